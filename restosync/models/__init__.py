@@ -1,0 +1,3 @@
+"""Pydantic wire and domain models."""
+
+from __future__ import annotations

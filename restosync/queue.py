@@ -1,0 +1,69 @@
+"""The procrastinate App shared by web and worker processes, and the names of queues and tasks.
+
+procrastinate wants one App per process (tasks and blueprints are bound to it), so this
+module owns it. It opens on a pool of its own, built from the bound settings (or the
+environment, when procrastinate's CLI opens it in a worker process). The web process
+defers jobs by task name with the caller's connection, so a job commits or rolls back
+with the business rows that caused it. `restosync.worker` registers the tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import procrastinate
+import psycopg_pool
+from procrastinate.app import WorkerOptions
+
+from restosync.settings import Settings, load_settings
+
+QUEUE_ORDER_SYNC = "order-sync"
+QUEUE_RECONCILIATION = "reconciliation"
+QUEUE_MAINTENANCE = "maintenance"
+QUEUES = (QUEUE_ORDER_SYNC, QUEUE_RECONCILIATION, QUEUE_MAINTENANCE)
+
+TASK_RECOVER_STALLED_JOBS = "maintenance:recover_stalled_jobs"
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+_bound_settings: Settings | None = None
+
+
+def bind_settings(settings: Settings) -> None:
+    """Settings the App's pool is built from when it next opens (else the environment's)."""
+    global _bound_settings
+    _bound_settings = settings
+
+
+def _pool_from_settings(**pool_args: Any) -> psycopg_pool.AsyncConnectionPool[Any]:
+    """The App's own pool, built when it opens (web, worker CLI, tests alike)."""
+    settings = _bound_settings or load_settings()
+    pool_args.pop("conninfo", None)
+    return psycopg_pool.AsyncConnectionPool(
+        settings.database_url, max_size=max(2, settings.DATABASE_POOL_MAX), **pool_args
+    )
+
+
+def worker_options(settings: Settings) -> WorkerOptions:
+    """Worker defaults that come from the settings."""
+    return {
+        "fetch_job_polling_interval": settings.WORKER_POLL_SECONDS,
+        "stalled_worker_timeout": settings.WORKER_STALLED_SECONDS,
+        "update_heartbeat_interval": min(10.0, settings.WORKER_STALLED_SECONDS / 4),
+        # Finished jobs are pruned by retention, in step with their sync_jobs rows.
+        "delete_jobs": "never",
+    }
+
+
+app = procrastinate.App(
+    connector=procrastinate.PsycopgConnector(
+        pool_factory=_pool_from_settings,
+        json_dumps=_dumps,
+        json_loads=orjson.loads,
+        min_size=1,
+    )
+)

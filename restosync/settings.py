@@ -1,0 +1,122 @@
+"""Settings from the environment, validated once at start-up (SPEC §8)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from restosync.errors import ConfigurationError
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+MIN_API_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    """Every variable of SPEC §8; names are part of the operators' interface."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=True, frozen=True, extra="ignore", env_ignore_empty=True
+    )
+
+    DATABASE_URL: str | None = None
+    DATABASE_POOL_MAX: PositiveInt = 10
+    HOST: str = "127.0.0.1"
+    PORT: Annotated[int, Field(ge=0, le=65535)] = 8080
+    API_SECRET: str | None = Field(default=None, repr=False)
+    AGENT_SECRET: str | None = Field(default=None, repr=False)
+    CORS_ORIGINS: CommaList = ()
+    LOG_LEVEL: LogLevel = "INFO"
+    SWAGGER_ENABLED: bool = False
+    SLACK_WEBHOOK_URL: str | None = Field(default=None, repr=False)
+    ORDER_SYNC_CONCURRENCY: PositiveInt = 5
+    RECONCILIATION_CONCURRENCY: PositiveInt = 2
+    ORDER_SYNC_MAX_ATTEMPTS: PositiveInt = 5
+    ORDER_SYNC_BACKOFF_BASE_SECONDS: PositiveSeconds = 60
+    CALLBACK_TIMEOUT_SECONDS: PositiveSeconds = 600
+    ORDER_SYNC_MAX_AGE_SECONDS: PositiveSeconds = 86400
+    AGENT_CALL_TIMEOUT_SECONDS: PositiveSeconds = 30
+    BREAKER_FAIL_MAX: PositiveInt = 5
+    BREAKER_RESET_SECONDS: PositiveSeconds = 60
+    HEARTBEAT_DEGRADED_SECONDS: PositiveSeconds = 60
+    HEARTBEAT_OFFLINE_SECONDS: PositiveSeconds = 300
+    MAPPING_CACHE_TTL_SECONDS: PositiveSeconds = 300
+    MAPPING_CACHE_MAX_PER_VENDOR: PositiveInt = 10000
+    RATE_LIMITS_ENABLED: bool = True
+    AGENT_URL_ALLOWED_HOSTS: CommaList = ()
+    # Seconds without a heartbeat after which a worker counts as dead and its
+    # `doing` jobs are retried by the stalled-job recovery task.
+    WORKER_STALLED_SECONDS: PositiveSeconds = 60
+    # How often a worker polls when no NOTIFY arrives (locks released, retries due).
+    WORKER_POLL_SECONDS: PositiveSeconds = 1.0
+
+    @field_validator("CORS_ORIGINS", "AGENT_URL_ALLOWED_HOSTS", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("API_SECRET")
+    @classmethod
+    def _long_api_secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_API_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_API_SECRET_LENGTH} characters")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("HEARTBEAT_OFFLINE_SECONDS")
+    @classmethod
+    def _offline_after_degraded(cls, value: float, info: object) -> float:
+        degraded = getattr(info, "data", {}).get("HEARTBEAT_DEGRADED_SECONDS")
+        if degraded is not None and value <= degraded:
+            raise ValueError("must be greater than HEARTBEAT_DEGRADED_SECONDS")
+        return value
+
+    @property
+    def database_url(self) -> str:
+        """The database URL; raises when it is not configured."""
+        if self.DATABASE_URL is None:
+            raise ConfigurationError("DATABASE_URL: not set")
+        return self.DATABASE_URL
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every configured secret value, for masking in logs."""
+        password = urlsplit(self.DATABASE_URL).password if self.DATABASE_URL else None
+        candidates = (self.API_SECRET, self.AGENT_SECRET, self.SLACK_WEBHOOK_URL, password)
+        return tuple(value for value in candidates if value)
+
+    def require_secrets(self) -> None:
+        """Fail unless the secrets the web process needs are set."""
+        missing = [name for name in ("API_SECRET", "AGENT_SECRET") if getattr(self, name) is None]
+        if missing:
+            raise ConfigurationError(", ".join(f"{name}: required" for name in missing))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; any invalid variable raises ConfigurationError naming it."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(problems) from None

@@ -1,0 +1,102 @@
+"""The aiohttp application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import procrastinate
+from aiohttp import web
+
+from restosync import queue as shared_queue
+from restosync.db.pool import create_pool, open_pool
+from restosync.queue import QUEUES
+from restosync.settings import Settings
+from restosync.web import middleware, problems
+from restosync.web.keys import OPENAPI_DOCUMENT, POOL, QUEUE_APP, SETTINGS
+from restosync.web.openapi import render_openapi
+from restosync.web.routes import ROUTES, add_routes
+
+logger = logging.getLogger(__name__)
+
+# Largest body any endpoint accepts (batch ingest, SPEC §3.1); endpoints check their own.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+WorkerAppFactory = Callable[[Settings], procrastinate.App]
+
+
+def create_app(
+    settings: Settings, *, worker_app_factory: WorkerAppFactory | None = None
+) -> web.Application:
+    """The web application.
+
+    With `worker_app_factory` (which returns the shared App with its tasks registered),
+    it also runs a worker on every queue in this process: the all-in-one mode of `up`.
+    """
+    app = web.Application(
+        middlewares=[
+            middleware.correlation_middleware,
+            problems.problem_middleware,
+            middleware.cors_middleware,
+        ],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[SETTINGS] = settings
+    app[OPENAPI_DOCUMENT] = render_openapi(ROUTES)
+    app.on_response_prepare.append(middleware.add_standard_headers)
+    app.cleanup_ctx.append(_database_pool)
+    app.cleanup_ctx.append(_queue_app(worker_app_factory))
+    add_routes(app)
+    return app
+
+
+async def _database_pool(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pool = create_pool(settings.database_url, max_size=settings.DATABASE_POOL_MAX, name="web")
+    await open_pool(pool)
+    app[POOL] = pool
+    yield
+    await pool.close()
+
+
+def _queue_app(
+    worker_app_factory: WorkerAppFactory | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def queue_app(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        if worker_app_factory is not None:
+            queue = worker_app_factory(settings)
+        else:
+            shared_queue.bind_settings(settings)
+            queue = shared_queue.app
+        await queue.open_async()
+        app[QUEUE_APP] = queue
+        worker = None
+        if worker_app_factory is not None:
+            worker = asyncio.create_task(_run_worker(queue, settings), name="embedded-worker")
+        yield
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        await queue.close_async()
+
+    return queue_app
+
+
+async def _run_worker(queue: procrastinate.App, settings: Settings) -> None:
+    """All-in-one mode: one worker on every queue, restarted if it stops on an error."""
+    while True:
+        try:
+            await queue.run_worker_async(
+                queues=list(QUEUES),
+                concurrency=settings.ORDER_SYNC_CONCURRENCY,
+                install_signal_handlers=False,
+                name="embedded",
+            )
+            return
+        except Exception:
+            logger.exception("embedded worker stopped; restarting in 5 s")
+            await asyncio.sleep(5)

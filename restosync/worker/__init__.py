@@ -1,0 +1,46 @@
+"""Worker processes: `procrastinate --app=restosync.worker.app worker --queues=…`.
+
+Importing this package registers every task on the shared App. `app` is configured
+from the environment on first access, so importing has no other side effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import procrastinate
+
+from restosync import queue
+from restosync.errors import ConfigurationError
+from restosync.logconfig import configure_logging
+from restosync.settings import Settings, load_settings
+from restosync.worker.middleware import bind_correlation_id
+from restosync.worker.tasks import maintenance_tasks
+
+queue.app.add_tasks_from(maintenance_tasks, namespace="maintenance")
+_configured = False
+
+
+def configure_worker_app(settings: Settings) -> procrastinate.App:
+    """The shared App with every task registered and the worker defaults of `settings`."""
+    queue.bind_settings(settings)
+    options = queue.worker_options(settings)
+    options["worker_middleware"] = [bind_correlation_id]
+    options["additional_context"] = {"settings": settings}
+    queue.app.worker_defaults = options
+    return queue.app
+
+
+def __getattr__(name: str) -> Any:
+    if name != "app":
+        raise AttributeError(name)
+    global _configured
+    if not _configured:
+        try:
+            settings = load_settings()
+        except ConfigurationError as exc:
+            raise SystemExit(f"restosync worker: configuration error: {exc.detail}") from None
+        configure_logging(settings.LOG_LEVEL, secrets=settings.secret_values())
+        configure_worker_app(settings)
+        _configured = True
+    return queue.app
