@@ -6,6 +6,7 @@ user. A server left running by a killed process is adopted, not started twice.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import subprocess
 import warnings
@@ -64,8 +65,10 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             logger.warning("embedded PostgreSQL was not running: %s", result.stderr.strip())
-        # The wrapper caches one handle per folder and would hand back this stopped one.
+        # The wrapper caches one handle per folder and would hand back this stopped one;
+        # its exit hook (bookkeeping only, with cleanup_mode=None) expects that cache entry.
         PostgresServer._instances.pop(self._server.pgdata, None)
+        atexit.unregister(self._server._cleanup)
         self._server = None
 
 

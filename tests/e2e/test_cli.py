@@ -106,6 +106,7 @@ def test_up_serves_on_embedded_postgres_and_stops_it_on_sigterm(data_dir: Path) 
         assert stop(process) == 0
     assert _postmaster_pid(data_dir) is None
     assert not _alive(postmaster)
+    assert "Traceback" not in output.read_text()
 
 
 def test_up_adopts_the_server_left_by_a_killed_run(data_dir: Path) -> None:
