@@ -18,12 +18,12 @@ test: $(STAMP)
 check: lint types imports test
 
 lint: $(STAMP)
-	$(BIN)/ruff check restosync tests
-	$(BIN)/ruff format --check restosync tests
+	$(BIN)/ruff check restosync tests bench
+	$(BIN)/ruff format --check restosync tests bench
 
 format: $(STAMP)
-	$(BIN)/ruff format restosync tests
-	$(BIN)/ruff check --fix restosync tests
+	$(BIN)/ruff format restosync tests bench
+	$(BIN)/ruff check --fix restosync tests bench
 
 types: $(STAMP)
 	$(BIN)/mypy

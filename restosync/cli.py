@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from restosync import __version__
+from restosync.agent.cli import add_agent_commands
 from restosync.db.migrate import apply_migrations
 from restosync.embedded import EmbeddedPostgres, ensure_database
 from restosync.errors import ConfigurationError
@@ -22,6 +23,7 @@ from restosync.settings import Settings, load_settings
 from restosync.web.app import create_app
 from restosync.web.middleware import AccessLogger
 from restosync.worker import configure_worker_app
+from restosync.worker.resources import close_resources
 
 logger = logging.getLogger("restosync.cli")
 EMBEDDED_DATABASE = "restosync"
@@ -79,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         "env RESTOSYNC_DATA_DIR)",
     )
     up.set_defaults(run=_up)
+    add_agent_commands(commands)
     return parser
 
 
@@ -120,7 +123,11 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _run(settings: Settings, *, all_in_one: bool) -> None:
-    app = create_app(settings, worker_app_factory=configure_worker_app if all_in_one else None)
+    app = create_app(
+        settings,
+        worker_app_factory=configure_worker_app if all_in_one else None,
+        worker_shutdown=close_resources if all_in_one else None,
+    )
     web.run_app(
         app,
         host=settings.HOST,

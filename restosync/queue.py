@@ -24,6 +24,7 @@ QUEUE_MAINTENANCE = "maintenance"
 QUEUES = (QUEUE_ORDER_SYNC, QUEUE_RECONCILIATION, QUEUE_MAINTENANCE)
 
 TASK_RECOVER_STALLED_JOBS = "maintenance:recover_stalled_jobs"
+TASK_AGENT_HEALTH = "maintenance:agent_health"
 
 
 def _dumps(value: Any) -> str:

@@ -50,6 +50,20 @@ class Settings(BaseSettings):
     MAPPING_CACHE_MAX_PER_VENDOR: PositiveInt = 10000
     RATE_LIMITS_ENABLED: bool = True
     AGENT_URL_ALLOWED_HOSTS: CommaList = ()
+    # Rate limits (SPEC §3.1), requests per minute: register per client IP, the others per
+    # agent; DEFAULT applies to every other endpoint, per client IP.
+    RATE_LIMIT_REGISTER_PER_MINUTE: PositiveInt = 10
+    RATE_LIMIT_HEARTBEAT_PER_MINUTE: PositiveInt = 120
+    RATE_LIMIT_SYNC_PER_MINUTE: PositiveInt = 30
+    RATE_LIMIT_SYNC_BATCH_PER_MINUTE: PositiveInt = 5
+    RATE_LIMIT_DEFAULT_PER_MINUTE: PositiveInt = 600
+    # bcrypt cost of stored agent tokens (SPEC §5.1: at least 10).
+    AGENT_TOKEN_BCRYPT_ROUNDS: Annotated[int, Field(ge=10, le=16)] = 12
+    # How long a verified agent token is remembered in memory (rotation and
+    # deregistration drop it at once in every process).
+    AGENT_TOKEN_CACHE_SECONDS: PositiveSeconds = 60
+    # The same alert (type + vendor) is sent at most once per this period.
+    ALERT_COOLDOWN_SECONDS: PositiveSeconds = 1800
     # Seconds without a heartbeat after which a worker counts as dead and its
     # `doing` jobs are retried by the stalled-job recovery task.
     WORKER_STALLED_SECONDS: PositiveSeconds = 60

@@ -5,17 +5,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import procrastinate
 from aiohttp import web
 
 from restosync import queue as shared_queue
+from restosync.db.notifications import listen
 from restosync.db.pool import create_pool, open_pool
 from restosync.queue import QUEUES
+from restosync.services.agent_auth import CREDENTIALS_CHANNEL, AgentAuthenticator
+from restosync.services.ratelimit import RateLimiter, limits_from
 from restosync.settings import Settings
-from restosync.web import middleware, problems
-from restosync.web.keys import OPENAPI_DOCUMENT, POOL, QUEUE_APP, SETTINGS
+from restosync.web import auth, middleware, problems
+from restosync.web.keys import (
+    AGENT_AUTH,
+    OPENAPI_DOCUMENT,
+    POOL,
+    QUEUE_APP,
+    RATE_LIMITER,
+    RATE_LIMITS,
+    ROUTE_TABLE,
+    SETTINGS,
+)
 from restosync.web.openapi import render_openapi
 from restosync.web.routes import ROUTES, add_routes
 
@@ -28,7 +40,10 @@ WorkerAppFactory = Callable[[Settings], procrastinate.App]
 
 
 def create_app(
-    settings: Settings, *, worker_app_factory: WorkerAppFactory | None = None
+    settings: Settings,
+    *,
+    worker_app_factory: WorkerAppFactory | None = None,
+    worker_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> web.Application:
     """The web application.
 
@@ -40,15 +55,18 @@ def create_app(
             middleware.correlation_middleware,
             problems.problem_middleware,
             middleware.cors_middleware,
+            auth.access_middleware,
         ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
     app[OPENAPI_DOCUMENT] = render_openapi(ROUTES)
+    app[RATE_LIMITS] = limits_from(settings)
+    app[ROUTE_TABLE] = add_routes(app)
     app.on_response_prepare.append(middleware.add_standard_headers)
     app.cleanup_ctx.append(_database_pool)
-    app.cleanup_ctx.append(_queue_app(worker_app_factory))
-    add_routes(app)
+    app.cleanup_ctx.append(_agent_credentials)
+    app.cleanup_ctx.append(_queue_app(worker_app_factory, worker_shutdown))
     return app
 
 
@@ -57,12 +75,33 @@ async def _database_pool(app: web.Application) -> AsyncIterator[None]:
     pool = create_pool(settings.database_url, max_size=settings.DATABASE_POOL_MAX, name="web")
     await open_pool(pool)
     app[POOL] = pool
+    app[RATE_LIMITER] = RateLimiter(pool, enabled=settings.RATE_LIMITS_ENABLED)
     yield
     await pool.close()
 
 
+async def _agent_credentials(app: web.Application) -> AsyncIterator[None]:
+    """The token verifier, and the feed that revokes its cache in every process."""
+    authenticator = await asyncio.to_thread(AgentAuthenticator, app[POOL], app[SETTINGS])
+    app[AGENT_AUTH] = authenticator
+    feed = asyncio.create_task(
+        listen(
+            app[SETTINGS].database_url,
+            CREDENTIALS_CHANNEL,
+            on_notify=authenticator.forget,
+            on_state=authenticator.set_listening,
+        ),
+        name="agent-credentials-feed",
+    )
+    yield
+    feed.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await feed
+
+
 def _queue_app(
     worker_app_factory: WorkerAppFactory | None,
+    worker_shutdown: Callable[[], Awaitable[None]] | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def queue_app(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -81,6 +120,8 @@ def _queue_app(
             worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await worker
+            if worker_shutdown is not None:
+                await worker_shutdown()
         await queue.close_async()
 
     return queue_app

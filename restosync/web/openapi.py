@@ -119,6 +119,11 @@ def _operation(route: Route, refs: SchemaRefs) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in _PATH_PARAM.findall(route.path)
     ]
+    parameters += [
+        _query_parameter(name, schema)
+        for model in route.query
+        for name, schema in _query_fields(model)
+    ]
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:
@@ -145,6 +150,15 @@ _DESCRIPTIONS: dict[int, str] = {
     429: "Rate limited",
     503: "A dependency is unavailable",
 }
+
+
+def _query_fields(model: type[BaseModel]) -> list[tuple[str, dict[str, Any]]]:
+    schema = model.model_json_schema(by_alias=True)
+    return list(schema.get("properties", {}).items())
+
+
+def _query_parameter(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 def _describe(status: int) -> str:

@@ -1,4 +1,4 @@
-"""Every URL of the service in one list, with what the OpenAPI document says of it."""
+"""Every URL of the service in one list, with how it is protected and documented."""
 
 from __future__ import annotations
 
@@ -10,8 +10,19 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel
 
+from restosync.models.agents import (
+    AgentFilter,
+    AgentRegistered,
+    AgentView,
+    Heartbeat,
+    HeartbeatAck,
+    RegisterAgent,
+    UpdateAgent,
+)
+from restosync.models.audit import AuditEntry, AuditFilter
 from restosync.models.health import Liveness, Readiness
-from restosync.web.handlers import health, meta
+from restosync.models.pagination import Page, PageQuery
+from restosync.web.handlers import admin, agents, health, meta
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Security = Literal["public", "api_key", "agent_token", "enrolment_or_agent_token"]
@@ -19,7 +30,7 @@ Security = Literal["public", "api_key", "agent_token", "enrolment_or_agent_token
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint: how it is served and how it is documented."""
+    """One endpoint: how it is served, protected, rate-limited and documented."""
 
     method: str
     path: str
@@ -28,8 +39,12 @@ class Route:
     tag: str
     security: Security = "public"
     body: type[BaseModel] | None = None
+    query: tuple[type[BaseModel], ...] = ()
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     raw_response: str | None = None  # content type of a response that is not a model
+    # Name of the rate limit (services/ratelimit.py) and what it counts per.
+    rate_limit: str | None = "default"
+    rate_limit_by: Literal["ip", "agent"] = "ip"
 
     @property
     def name(self) -> str:
@@ -38,35 +53,45 @@ class Route:
         return f"{self.method.lower()}_{words}"
 
 
+OPERATIONS = "operations"
+AGENTS = "agents"
+ADMIN = "admin"
+
 ROUTES: tuple[Route, ...] = (
-    Route(
-        "GET",
-        "/health/live",
-        health.live,
-        "Liveness: the process is up",
-        "operations",
-        responses={200: Liveness},
-    ),
-    Route(
-        "GET",
-        "/health",
-        health.ready,
-        "Readiness of every subsystem",
-        "operations",
-        responses={200: Readiness, 503: Readiness},
-    ),
-    Route(
-        "GET",
-        "/api/openapi.json",
-        meta.openapi_document,
-        "This OpenAPI document",
-        "operations",
-        raw_response="application/json",
-    ),
-)
+    # operations (public probes are not rate-limited)
+    Route("GET", "/health/live", health.live, "Liveness: the process is up", OPERATIONS,
+          responses={200: Liveness}, rate_limit=None),
+    Route("GET", "/health", health.ready, "Readiness of every subsystem", OPERATIONS,
+          responses={200: Readiness, 503: Readiness}, rate_limit=None),
+    Route("GET", "/api/openapi.json", meta.openapi_document, "This OpenAPI document",
+          OPERATIONS, raw_response="application/json"),
+    # agents
+    Route("POST", "/api/agents/register", agents.register, "Enrol or re-register an agent",
+          AGENTS, security="enrolment_or_agent_token", body=RegisterAgent,
+          responses={200: AgentRegistered, 201: AgentRegistered, 409: None},
+          rate_limit="register"),
+    Route("POST", "/api/agents/heartbeat", agents.heartbeat, "Agent heartbeat", AGENTS,
+          security="agent_token", body=Heartbeat, responses={200: HeartbeatAck},
+          rate_limit="heartbeat", rate_limit_by="agent"),
+    # admin
+    Route("GET", "/api/admin/agents", admin.list_agents, "List agents with live health", ADMIN,
+          security="api_key", query=(AgentFilter, PageQuery),
+          responses={200: Page[AgentView]}),
+    Route("GET", "/api/admin/agents/{vendorId}", admin.get_agent, "One agent", ADMIN,
+          security="api_key", responses={200: AgentView, 404: None}),
+    Route("PUT", "/api/admin/agents/{vendorId}", admin.update_agent,
+          "Change an agent's URL or ERP type", ADMIN, security="api_key", body=UpdateAgent,
+          responses={200: AgentView, 404: None}),
+    Route("DELETE", "/api/admin/agents/{vendorId}", admin.deregister_agent,
+          "Deregister an agent", ADMIN, security="api_key", responses={204: None, 404: None}),
+    Route("GET", "/api/admin/audit", admin.list_audit, "The audit log", ADMIN,
+          security="api_key", query=(AuditFilter, PageQuery),
+          responses={200: Page[AuditEntry]}),
+)  # fmt: skip
 
 
-def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> None:
-    """Register every route on the application."""
+def add_routes(app: web.Application, routes: tuple[Route, ...] = ROUTES) -> dict[str, Route]:
+    """Register every route on the application; return them by name."""
     for route in routes:
         app.router.add_route(route.method, route.path, route.handler, name=route.name)
+    return {route.name: route for route in routes}

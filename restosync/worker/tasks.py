@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import procrastinate
 
-from restosync.queue import QUEUE_MAINTENANCE, TASK_RECOVER_STALLED_JOBS
-from restosync.services import maintenance
+from restosync.queue import QUEUE_MAINTENANCE, TASK_AGENT_HEALTH, TASK_RECOVER_STALLED_JOBS
+from restosync.services import agent_health, maintenance
+from restosync.settings import Settings
+from restosync.worker.resources import get_resources
 
 maintenance_tasks = procrastinate.Blueprint()
 _, RECOVER_STALLED_JOBS = TASK_RECOVER_STALLED_JOBS.split(":")
+_, AGENT_HEALTH = TASK_AGENT_HEALTH.split(":")
+
+
+def _settings(context: procrastinate.JobContext) -> Settings:
+    settings: Settings = context.additional_context["settings"]
+    return settings
 
 
 @maintenance_tasks.periodic(cron="* * * * *", periodic_id=RECOVER_STALLED_JOBS)
@@ -20,6 +28,20 @@ _, RECOVER_STALLED_JOBS = TASK_RECOVER_STALLED_JOBS.split(":")
 )
 async def recover_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
     """Retry the jobs left in `doing` by workers that stopped sending heartbeats."""
-    stalled_seconds = context.additional_context["settings"].WORKER_STALLED_SECONDS
+    stalled_seconds = _settings(context).WORKER_STALLED_SECONDS
     recovered = await maintenance.recover_stalled_jobs(context.app, stalled_seconds=stalled_seconds)
     return len(recovered)
+
+
+@maintenance_tasks.periodic(cron="* * * * *", periodic_id=AGENT_HEALTH)
+@maintenance_tasks.task(
+    name=AGENT_HEALTH, queue=QUEUE_MAINTENANCE, pass_context=True, queueing_lock=AGENT_HEALTH
+)
+async def persist_agent_health(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Persist agent health transitions and alert on agents gone offline."""
+    settings = _settings(context)
+    resources = await get_resources(settings)
+    transitions = await agent_health.persist_agent_health(
+        resources.pool, settings, resources.alerter
+    )
+    return len(transitions)

@@ -15,7 +15,7 @@ from restosync.logconfig import configure_logging
 from restosync.settings import Settings
 from restosync.web.app import create_app
 from restosync.web.middleware import AccessLogger
-from tests.conftest import API_SECRET
+from tests.conftest import AGENT_SECRET, API_SECRET
 
 AGENT_TOKEN = "agent-token-7f3a9c1e5b"
 
@@ -58,3 +58,20 @@ async def test_no_secret_in_any_log_line(
     assert AGENT_TOKEN not in logs  # ... without its secrets
     assert API_SECRET not in logs
     assert response.headers["X-Correlation-ID"] in logs
+
+    # A real endpoint at DEBUG: an enrolment logs the vendor, never its token.
+    enrolled = await client.post(
+        "/api/agents/register",
+        json={
+            "vendorId": "v-log",
+            "agentUrl": "http://h.example/",
+            "erpType": "ebp",
+            "authToken": AGENT_TOKEN,
+        },
+        headers={"Authorization": f"Bearer {AGENT_SECRET}"},
+    )
+    assert enrolled.status == 201
+    logs = captured_logs.getvalue()
+    assert "v-log" in logs
+    assert AGENT_TOKEN not in logs
+    assert AGENT_SECRET not in logs
