@@ -62,8 +62,11 @@ async def access_middleware(
     route = request.app[ROUTE_TABLE].get(request.match_info.route.name or "")
     if route is None:
         return await handler(request)
-    if route.rate_limit and route.rate_limit_by == "ip":
-        limit = request.app[RATE_LIMITS][route.rate_limit]
+    if route.rate_limit:
+        # Agent routes are limited per agent after authentication; before it, the default
+        # per-IP limit bounds what guessing tokens (a bcrypt each) can cost us.
+        name = route.rate_limit if route.rate_limit_by == "ip" else "default"
+        limit = request.app[RATE_LIMITS][name]
         await request.app[RATE_LIMITER].hit(limit, f"ip:{client_ip(request)}")
     if route.security == "api_key":
         request[ACTOR] = require_api_key(request)

@@ -83,3 +83,22 @@ async def test_limits_can_be_switched_off(
     )
     statuses = {(await client.post("/api/agents/register", json=REGISTER)).status for _ in range(4)}
     assert statuses == {401}
+
+
+async def test_token_guessing_is_bounded_per_ip(
+    aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings]
+) -> None:
+    client: TestClient[Any, Any] = await aiohttp_client(
+        create_app(make_settings(RATE_LIMIT_DEFAULT_PER_MINUTE=3))
+    )
+    statuses = [
+        (
+            await client.post(
+                "/api/agents/heartbeat",
+                json={"vendorId": "victim"},
+                headers=agent_headers("victim", f"guess-{n}-0123456789"),
+            )
+        ).status
+        for n in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
