@@ -15,11 +15,13 @@ from restosync.db.notifications import listen
 from restosync.db.pool import create_pool, open_pool
 from restosync.queue import QUEUES
 from restosync.services.agent_auth import CREDENTIALS_CHANNEL, AgentAuthenticator
+from restosync.services.metrics import HttpMetrics
 from restosync.services.ratelimit import RateLimiter, limits_from
 from restosync.settings import Settings
 from restosync.web import auth, middleware, problems
 from restosync.web.keys import (
     AGENT_AUTH,
+    HTTP_METRICS,
     OPENAPI_DOCUMENT,
     POOL,
     QUEUE_APP,
@@ -53,6 +55,7 @@ def create_app(
     app = web.Application(
         middlewares=[
             middleware.correlation_middleware,
+            middleware.metrics_middleware,
             problems.problem_middleware,
             middleware.cors_middleware,
             auth.access_middleware,
@@ -60,6 +63,7 @@ def create_app(
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
+    app[HTTP_METRICS] = HttpMetrics()
     app[OPENAPI_DOCUMENT] = render_openapi(ROUTES)
     app[RATE_LIMITS] = limits_from(settings)
     app[ROUTE_TABLE] = add_routes(app)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from restosync.logconfig import correlation
-from restosync.web.keys import CORRELATION_ID, SETTINGS
+from restosync.web.keys import CORRELATION_ID, HTTP_METRICS, SETTINGS
 
 CORRELATION_HEADER = "X-Correlation-ID"
 SECURITY_HEADERS = {
@@ -58,6 +59,20 @@ async def cors_middleware(
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
         response.headers.add("Vary", "Origin")
+    return response
+
+
+@web.middleware
+async def metrics_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Count every request by route name (never by raw path: unbounded label values)."""
+    started = time.perf_counter()
+    response = await handler(request)
+    route = request.match_info.route.name or "unmatched"
+    request.app[HTTP_METRICS].observe(
+        route, request.method, response.status, time.perf_counter() - started
+    )
     return response
 
 

@@ -22,7 +22,7 @@ from restosync.models.agents import (
 from restosync.models.audit import AuditEntry, AuditFilter
 from restosync.models.health import Liveness, Readiness
 from restosync.models.pagination import Page, PageQuery
-from restosync.web.handlers import admin, agents, health, meta
+from restosync.web.handlers import admin, agents, health, meta, metrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Security = Literal["public", "api_key", "agent_token", "enrolment_or_agent_token"]
@@ -65,6 +65,8 @@ ROUTES: tuple[Route, ...] = (
           responses={200: Readiness, 503: Readiness}, rate_limit=None),
     Route("GET", "/api/openapi.json", meta.openapi_document, "This OpenAPI document",
           OPERATIONS, raw_response="application/json"),
+    Route("GET", "/metrics", metrics.scrape, "Prometheus metrics", OPERATIONS,
+          raw_response="text/plain", rate_limit=None),
     # agents
     Route("POST", "/api/agents/register", agents.register, "Enrol or re-register an agent",
           AGENTS, security="enrolment_or_agent_token", body=RegisterAgent,

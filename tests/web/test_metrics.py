@@ -1,0 +1,76 @@
+"""GET /metrics: valid Prometheus text; HTTP series per process, shared state from PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from aiohttp.test_utils import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from psycopg.rows import DictRow
+
+from restosync.queue import TASK_RECOVER_STALLED_JOBS
+from restosync.web.keys import QUEUE_APP
+from tests.agents import enrol
+
+Conn = psycopg.AsyncConnection[DictRow]
+
+
+async def _samples(client: TestClient[Any, Any]) -> dict[tuple[str, frozenset[Any]], float]:
+    response = await client.get("/metrics")
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    families = text_string_to_metric_families(await response.text())
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in families
+        for sample in family.samples
+    }
+
+
+async def test_http_requests_are_counted_by_route(client: TestClient[Any, Any]) -> None:
+    for _ in range(3):
+        await client.get("/health/live")
+    await client.get("/no/such/path")
+    samples = await _samples(client)
+    live = frozenset({"route": "get_health_live", "method": "GET", "status": "200"}.items())
+    assert samples[("restosync_http_requests_total", live)] == 3
+    unmatched = frozenset({"route": "unmatched", "method": "GET", "status": "404"}.items())
+    assert samples[("restosync_http_requests_total", unmatched)] == 1
+    duration = frozenset({"route": "get_health_live", "method": "GET"}.items())
+    assert samples[("restosync_http_request_duration_seconds_count", duration)] == 3
+
+
+async def test_shared_state_comes_from_the_database(client: TestClient[Any, Any], db: Conn) -> None:
+    await enrol(client, "vendor-a")
+    await enrol(client, "vendor-b")
+    await db.execute(
+        "UPDATE agent_registry SET last_heartbeat = now() - interval '1 hour' "
+        "WHERE vendor_id = 'vendor-b'"
+    )
+    await db.execute(
+        "INSERT INTO circuit_breakers (vendor_id, api_type, state, opened_at) "
+        "VALUES ('vendor-b', 'orders', 'open', now())"
+    )
+    await db.execute(
+        "INSERT INTO ingest_batches (vendor_id, entity, mode, received_count, processed_count, "
+        "skipped_count, failed_count, bytes, duration_ms) "
+        "VALUES ('vendor-a', 'items', 'incremental', 10, 7, 2, 1, 100, 5)"
+    )
+    await client.app[QUEUE_APP].configure_task(TASK_RECOVER_STALLED_JOBS).defer_async(timestamp=1)
+
+    samples = await _samples(client)
+
+    def value(name: str, **labels: str) -> float:
+        return samples[(name, frozenset(labels.items()))]
+
+    assert value("restosync_agents", status="online") == 1
+    assert value("restosync_agents", status="offline") == 1
+    assert value("restosync_circuit_breaker_state", vendor_id="vendor-b", api_type="orders",
+                 state="open") == 1  # fmt: skip
+    assert value("restosync_circuit_breaker_state", vendor_id="vendor-b", api_type="orders",
+                 state="closed") == 0  # fmt: skip
+    assert value("restosync_ingest_rows_total", entity="items", status="processed") == 7
+    assert value("restosync_ingest_rows_total", entity="items", status="failed") == 1
+    assert value("restosync_queue_jobs", queue="maintenance", status="todo") == 1
+    assert ("restosync_queue_oldest_job_seconds", frozenset({("queue", "maintenance")})) in samples
