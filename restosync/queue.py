@@ -26,6 +26,26 @@ QUEUES = (QUEUE_ORDER_SYNC, QUEUE_RECONCILIATION, QUEUE_MAINTENANCE)
 TASK_RECOVER_STALLED_JOBS = "maintenance:recover_stalled_jobs"
 TASK_AGENT_HEALTH = "maintenance:agent_health"
 
+# --- Ingest: replay of rejected rows (issue 4) --------------------------------------
+# Deferred on the maintenance queue, with kwargs vendor_id, blocked_by_type,
+# blocked_by_codes (see restosync.services.ingest.defer_replay).
+TASK_REPLAY_REJECTIONS = "ingest:replay_rejections"
+# --- end of ingest -------------------------------------------------------------------
+
+# --- Orders: the outbound push (issue 5) ---------------------------------------------
+# The push of one sync job to its vendor's agent. sql/0008.orders.sql names this task and
+# the lock format in SQL (dead-letter trigger, callback-timeout sweep): change them together.
+TASK_PUSH_ORDER = "orders:push_order"
+TASK_REQUEUE_CALLBACK_TIMEOUTS = "maintenance:requeue_callback_timeouts"
+
+
+def vendor_lock(vendor_id: str) -> str:
+    """procrastinate lock of a vendor's lane: one push in flight per vendor, FIFO per vendor."""
+    return f"vendor:{vendor_id}"
+
+
+# --- end of orders -------------------------------------------------------------------
+
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
@@ -55,7 +75,8 @@ def worker_options(settings: Settings) -> WorkerOptions:
         "fetch_job_polling_interval": settings.WORKER_POLL_SECONDS,
         "stalled_worker_timeout": settings.WORKER_STALLED_SECONDS,
         "update_heartbeat_interval": min(10.0, settings.WORKER_STALLED_SECONDS / 4),
-        # Finished jobs are pruned by retention, in step with their sync_jobs rows.
+        # Finished jobs are pruned by retention, in step with their sync_jobs rows; the
+        # dead-letter trigger of sql/0008 also needs failed jobs updated, not deleted.
         "delete_jobs": "never",
     }
 

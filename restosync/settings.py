@@ -69,6 +69,20 @@ class Settings(BaseSettings):
     WORKER_STALLED_SECONDS: PositiveSeconds = 60
     # How often a worker polls when no NOTIFY arrives (locks released, retries due).
     WORKER_POLL_SECONDS: PositiveSeconds = 1.0
+    # --- Ingest (issue 4) ---
+    # Rows and body bytes one push may carry (SPEC §3.1): POST /api/sync/{entity} and its
+    # /batch variant. Past them the push is refused with 413 (bytes decided from
+    # Content-Length before reading, else while reading, never buffering past the limit).
+    INGEST_MAX_ROWS: PositiveInt = 500
+    INGEST_MAX_BYTES: PositiveInt = 5 * 1024 * 1024
+    INGEST_BATCH_MAX_ROWS: PositiveInt = 5000
+    INGEST_BATCH_MAX_BYTES: PositiveInt = 10 * 1024 * 1024
+    # --- end of ingest ---
+    # --- Orders: the outbound push (issue 5) ---
+    # While a vendor's agent is offline a push waits this long before looking again
+    # (no call, no attempt used), until ORDER_SYNC_MAX_AGE_SECONDS after the order.
+    ORDER_SYNC_POSTPONE_SECONDS: PositiveSeconds = 60
+    # --- end of orders ---
 
     @field_validator("CORS_ORIGINS", "AGENT_URL_ALLOWED_HOSTS", mode="before")
     @classmethod

@@ -1,4 +1,4 @@
-"""The agent's side of the HTTP API: enrolment, token rotation, heartbeats (SPEC §5.1, §5.2)."""
+"""The agent's side of the HTTP API: enrolment, rotation, heartbeats, callbacks (SPEC §5)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,7 @@ from restosync.models.agents import (
     HeartbeatAck,
     RegisterAgent,
 )
+from restosync.models.orders import AgentCallback, CallbackAck
 from restosync.models.problem import Problem
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ VENDOR_HEADER = "X-Vendor-ID"
 CORRELATION_HEADER = "X-Correlation-ID"
 REGISTER_PATH = "/api/agents/register"
 HEARTBEAT_PATH = "/api/agents/heartbeat"
+CALLBACK_PATH = "/api/agents/callback"
 
 Answer = TypeVar("Answer", bound=BaseModel)
 Sleep = Callable[[float], Awaitable[None]]
@@ -157,6 +159,26 @@ class AgentClient:
         stored = self.credentials()
         beat = Heartbeat(vendor_id=self.vendor_id, version=self.version)
         return await self._post(HEARTBEAT_PATH, beat, stored.token, HeartbeatAck)
+
+    async def callback(
+        self,
+        job_id: str,
+        status: Literal["completed", "failed"],
+        *,
+        erp_reference: str | None = None,
+        error: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> CallbackAck:
+        """Report the ERP outcome of an order answered 202 (`POST /api/agents/callback`)."""
+        stored = self.credentials()
+        body = AgentCallback(
+            job_id=job_id,
+            status=status,
+            erp_reference=erp_reference,
+            error=error,
+            metadata=metadata,
+        )
+        return await self._post(CALLBACK_PATH, body, stored.token, CallbackAck)
 
     async def run_heartbeats(
         self,

@@ -15,6 +15,7 @@ from restosync.db.notifications import listen
 from restosync.db.pool import create_pool, open_pool
 from restosync.queue import QUEUES
 from restosync.services.agent_auth import CREDENTIALS_CHANNEL, AgentAuthenticator
+from restosync.services.mappings import MAPPINGS_CHANNEL, MappingResolver
 from restosync.services.metrics import HttpMetrics
 from restosync.services.ratelimit import RateLimiter, limits_from
 from restosync.settings import Settings
@@ -22,6 +23,7 @@ from restosync.web import auth, middleware, problems
 from restosync.web.keys import (
     AGENT_AUTH,
     HTTP_METRICS,
+    MAPPING_RESOLVER,
     OPENAPI_DOCUMENT,
     POOL,
     QUEUE_APP,
@@ -70,6 +72,7 @@ def create_app(
     app.on_response_prepare.append(middleware.add_standard_headers)
     app.cleanup_ctx.append(_database_pool)
     app.cleanup_ctx.append(_agent_credentials)
+    app.cleanup_ctx.append(_mapping_resolver)
     app.cleanup_ctx.append(_queue_app(worker_app_factory, worker_shutdown))
     return app
 
@@ -84,23 +87,40 @@ async def _database_pool(app: web.Application) -> AsyncIterator[None]:
     await pool.close()
 
 
+async def _mapping_resolver(app: web.Application) -> AsyncIterator[None]:
+    """The ERP code resolver, and the feed that drops its cache in every process."""
+    resolver = MappingResolver(app[POOL], app[SETTINGS])
+    app[MAPPING_RESOLVER] = resolver
+    async with _feed(app, MAPPINGS_CHANNEL, resolver.forget_vendor, resolver.set_listening):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _feed(
+    app: web.Application,
+    channel: str,
+    on_notify: Callable[[str], None],
+    on_state: Callable[[bool], None],
+) -> AsyncIterator[None]:
+    """LISTEN on `channel` in the background for the lifetime of the block."""
+    task = asyncio.create_task(
+        listen(app[SETTINGS].database_url, channel, on_notify=on_notify, on_state=on_state),
+        name=f"feed-{channel}",
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def _agent_credentials(app: web.Application) -> AsyncIterator[None]:
     """The token verifier, and the feed that revokes its cache in every process."""
     authenticator = await asyncio.to_thread(AgentAuthenticator, app[POOL], app[SETTINGS])
     app[AGENT_AUTH] = authenticator
-    feed = asyncio.create_task(
-        listen(
-            app[SETTINGS].database_url,
-            CREDENTIALS_CHANNEL,
-            on_notify=authenticator.forget,
-            on_state=authenticator.set_listening,
-        ),
-        name="agent-credentials-feed",
-    )
-    yield
-    feed.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await feed
+    async with _feed(app, CREDENTIALS_CHANNEL, authenticator.forget, authenticator.set_listening):
+        yield
 
 
 def _queue_app(

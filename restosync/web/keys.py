@@ -10,6 +10,7 @@ from aiohttp import web
 from restosync.db.pool import Pool
 from restosync.services.agent_auth import AgentAuthenticator
 from restosync.services.audit import Actor
+from restosync.services.mappings import MappingResolver
 from restosync.services.metrics import HttpMetrics
 from restosync.services.ratelimit import RateLimit, RateLimiter
 from restosync.settings import Settings
@@ -20,6 +21,7 @@ QUEUE_APP = web.AppKey("queue_app", procrastinate.App)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 AGENT_AUTH = web.AppKey("agent_auth", AgentAuthenticator)
 HTTP_METRICS = web.AppKey("http_metrics", HttpMetrics)
+MAPPING_RESOLVER = web.AppKey("mapping_resolver", MappingResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 RATE_LIMITS = web.AppKey("rate_limits", dict[str, RateLimit])
 # Route metadata by route name (see routes.py); typed loosely to avoid an import cycle.

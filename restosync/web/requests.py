@@ -29,6 +29,11 @@ def field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
 
 async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Any:
     """The parsed JSON body: 415 unless JSON, 413 past `max_bytes`, 400 if malformed."""
+    return parse_json(await read_json_bytes(request, max_bytes))
+
+
+async def read_json_bytes(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> bytes:
+    """The raw JSON body: 415 unless JSON; 413 from Content-Length, or while reading."""
     if request.content_type != "application/json":
         raise UnsupportedMediaType("The request body must be application/json.")
     if request.content_length is not None and request.content_length > max_bytes:
@@ -38,6 +43,11 @@ async def read_json(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY_BYTE
         body += chunk
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
+    return bytes(body)
+
+
+def parse_json(body: bytes) -> Any:
+    """The parsed body; 400 if it is not JSON."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -9,10 +9,12 @@ JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
 
 
-def model_response(model: BaseModel, *, status: int = 200) -> web.Response:
+def model_response(
+    model: BaseModel, *, status: int = 200, exclude_none: bool = False
+) -> web.Response:
     """Serialize a wire model (camelCase) to a JSON response."""
     return web.Response(
-        body=model.model_dump_json(by_alias=True, exclude_none=False),
+        body=model.model_dump_json(by_alias=True, exclude_none=exclude_none),
         status=status,
         content_type=JSON,
     )

@@ -21,8 +21,47 @@ from restosync.models.agents import (
 )
 from restosync.models.audit import AuditEntry, AuditFilter
 from restosync.models.health import Liveness, Readiness
+from restosync.models.ingest import (  # ingest (issue 4)
+    IngestResult,
+    PushItems,
+    PushStock,
+    PushWarehouses,
+    RejectionFilter,
+    RejectionView,
+    ReplayRequest,
+    ReplayResult,
+    SyncQuery,
+)
+from restosync.models.mappings import (
+    CreateMapping,
+    GapQuery,
+    Mapping,
+    MappingFilter,
+    MappingGaps,
+    SeedMappings,
+    SeedResult,
+    UpdateMapping,
+)
+from restosync.models.orders import (  # orders (issue 5)
+    AgentCallback,
+    CallbackAck,
+    CreateOrder,
+    OrderFilter,
+    OrderSummary,
+    OrderView,
+)
 from restosync.models.pagination import Page, PageQuery
-from restosync.web.handlers import admin, agents, health, meta, metrics
+from restosync.web.handlers import (
+    admin,
+    agents,
+    health,
+    mappings,  # mappings (issue 4)
+    meta,
+    metrics,
+    orders,  # orders (issue 5)
+    rejections,  # ingest (issue 4)
+    sync,  # ingest (issue 4)
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Security = Literal["public", "api_key", "agent_token", "enrolment_or_agent_token"]
@@ -56,6 +95,10 @@ class Route:
 OPERATIONS = "operations"
 AGENTS = "agents"
 ADMIN = "admin"
+ORDERS = "orders"
+SYNC = "sync"  # ingest (issue 4)
+# ingest (issue 4): the answer of every push (problems 400/401/403/413/415/422 are added).
+_SYNC_ANSWERS: dict[int, type[BaseModel] | None] = {200: IngestResult}
 
 ROUTES: tuple[Route, ...] = (
     # operations (public probes are not rate-limited)
@@ -89,6 +132,63 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/admin/audit", admin.list_audit, "The audit log", ADMIN,
           security="api_key", query=(AuditFilter, PageQuery),
           responses={200: Page[AuditEntry]}),
+    # mappings (issue 4)
+    Route("GET", "/api/admin/mappings", mappings.list_mappings, "List ERP code mappings", ADMIN,
+          security="api_key", query=(MappingFilter, PageQuery), responses={200: Page[Mapping]}),
+    Route("POST", "/api/admin/mappings", mappings.create_mapping, "Create a mapping", ADMIN,
+          security="api_key", body=CreateMapping, responses={201: Mapping, 409: None}),
+    Route("PUT", "/api/admin/mappings/{id}", mappings.update_mapping, "Change a mapping", ADMIN,
+          security="api_key", body=UpdateMapping, responses={200: Mapping, 404: None}),
+    Route("DELETE", "/api/admin/mappings/{id}", mappings.delete_mapping, "Delete a mapping",
+          ADMIN, security="api_key", responses={204: None, 404: None}),
+    Route("POST", "/api/admin/mappings/seed", mappings.seed_mappings,
+          "Create or replace up to 5000 mappings", ADMIN, security="api_key",
+          body=SeedMappings, responses={200: SeedResult}),
+    Route("GET", "/api/admin/mappings/gaps", mappings.mapping_gaps,
+          "Unmapped ERP codes and the rows they block", ADMIN, security="api_key",
+          query=(GapQuery,), responses={200: MappingGaps}),
+    # ingest (issue 4)
+    Route("POST", "/api/sync/items", sync.push_items, "Push items (incremental)", SYNC,
+          security="agent_token", body=PushItems, query=(SyncQuery,), responses=_SYNC_ANSWERS,
+          rate_limit="sync", rate_limit_by="agent"),
+    Route("POST", "/api/sync/items/batch", sync.push_items_batch, "Push items (full batch)",
+          SYNC, security="agent_token", body=PushItems, query=(SyncQuery,),
+          responses=_SYNC_ANSWERS, rate_limit="sync_batch", rate_limit_by="agent"),
+    Route("POST", "/api/sync/stock", sync.push_stock, "Push stock rows (incremental)", SYNC,
+          security="agent_token", body=PushStock, query=(SyncQuery,), responses=_SYNC_ANSWERS,
+          rate_limit="sync", rate_limit_by="agent"),
+    Route("POST", "/api/sync/stock/batch", sync.push_stock_batch,
+          "Push stock rows (full batch)", SYNC, security="agent_token", body=PushStock,
+          query=(SyncQuery,), responses=_SYNC_ANSWERS, rate_limit="sync_batch",
+          rate_limit_by="agent"),
+    Route("POST", "/api/sync/warehouses", sync.push_warehouses,
+          "Push warehouses (incremental)", SYNC, security="agent_token", body=PushWarehouses,
+          query=(SyncQuery,), responses=_SYNC_ANSWERS, rate_limit="sync",
+          rate_limit_by="agent"),
+    Route("POST", "/api/sync/warehouses/batch", sync.push_warehouses_batch,
+          "Push warehouses (full batch)", SYNC, security="agent_token", body=PushWarehouses,
+          query=(SyncQuery,), responses=_SYNC_ANSWERS, rate_limit="sync_batch",
+          rate_limit_by="agent"),
+    Route("GET", "/api/admin/rejections", rejections.list_rejections,
+          "Rejected ingest rows and why", ADMIN, security="api_key",
+          query=(RejectionFilter, PageQuery), responses={200: Page[RejectionView]}),
+    Route("POST", "/api/admin/rejections/replay", rejections.replay_rejections,
+          "Re-run a vendor's rejected rows now", ADMIN, security="api_key", body=ReplayRequest,
+          responses={200: ReplayResult}),
+    # end of ingest
+    # orders (issue 5)
+    Route("POST", "/api/orders", orders.create_order, "Create an order and its ERP push job",
+          ORDERS, security="api_key", body=CreateOrder,
+          responses={200: OrderView, 201: OrderView, 409: None}),
+    Route("GET", "/api/orders", orders.list_orders, "List orders", ORDERS,
+          security="api_key", query=(OrderFilter, PageQuery),
+          responses={200: Page[OrderSummary]}),
+    Route("GET", "/api/orders/{id}", orders.get_order, "One order with its ERP sync state",
+          ORDERS, security="api_key", responses={200: OrderView, 404: None}),
+    Route("POST", "/api/agents/callback", orders.order_callback,
+          "Agent callback: the ERP outcome of an order answered 202", AGENTS,
+          security="agent_token", body=AgentCallback, responses={200: CallbackAck, 409: None}),
+    # end of orders
 )  # fmt: skip
 
 

@@ -14,10 +14,14 @@ from restosync import queue
 from restosync.errors import ConfigurationError
 from restosync.logconfig import configure_logging
 from restosync.settings import Settings, load_settings
+from restosync.worker.ingest_tasks import ingest_tasks  # ingest (issue 4)
 from restosync.worker.middleware import bind_correlation_id
+from restosync.worker.order_tasks import order_tasks
 from restosync.worker.tasks import maintenance_tasks
 
 queue.app.add_tasks_from(maintenance_tasks, namespace="maintenance")
+queue.app.add_tasks_from(ingest_tasks, namespace="ingest")  # ingest (issue 4)
+queue.app.add_tasks_from(order_tasks, namespace="orders")
 _configured = False
 
 

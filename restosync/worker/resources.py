@@ -13,6 +13,7 @@ import aiohttp
 
 from restosync.db.pool import Pool, create_pool, open_pool
 from restosync.services.alerts import Alerter
+from restosync.services.mappings import MappingResolver
 from restosync.settings import Settings
 
 
@@ -23,6 +24,8 @@ class Resources:
     pool: Pool
     http: aiohttp.ClientSession
     alerter: Alerter
+    # Not listening: never caches, which is right for replays run now and then.
+    mappings: MappingResolver
 
 
 _resources: Resources | None = None
@@ -39,7 +42,12 @@ async def get_resources(settings: Settings) -> Resources:
             )
             await open_pool(pool)
             http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-            _resources = Resources(pool=pool, http=http, alerter=Alerter(pool, settings, http))
+            _resources = Resources(
+                pool=pool,
+                http=http,
+                alerter=Alerter(pool, settings, http),
+                mappings=MappingResolver(pool, settings),
+            )
         return _resources
 
 

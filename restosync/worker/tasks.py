@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import procrastinate
 
-from restosync.queue import QUEUE_MAINTENANCE, TASK_AGENT_HEALTH, TASK_RECOVER_STALLED_JOBS
-from restosync.services import agent_health, maintenance
+from restosync.queue import (
+    QUEUE_MAINTENANCE,
+    TASK_AGENT_HEALTH,
+    TASK_RECOVER_STALLED_JOBS,
+    TASK_REQUEUE_CALLBACK_TIMEOUTS,  # orders (issue 5)
+)
+from restosync.services import (
+    agent_health,
+    maintenance,
+    order_sync,  # orders (issue 5)
+)
 from restosync.settings import Settings
 from restosync.worker.resources import get_resources
 
@@ -45,3 +54,20 @@ async def persist_agent_health(context: procrastinate.JobContext, timestamp: int
         resources.pool, settings, resources.alerter
     )
     return len(transitions)
+
+
+# --- Orders: callback-timeout sweep (issue 5) ------------------------------------------
+_, REQUEUE_CALLBACK_TIMEOUTS = TASK_REQUEUE_CALLBACK_TIMEOUTS.split(":")
+
+
+@maintenance_tasks.periodic(cron="* * * * *", periodic_id=REQUEUE_CALLBACK_TIMEOUTS)
+@maintenance_tasks.task(
+    name=REQUEUE_CALLBACK_TIMEOUTS,
+    queue=QUEUE_MAINTENANCE,
+    pass_context=True,
+    queueing_lock=REQUEUE_CALLBACK_TIMEOUTS,
+)
+async def requeue_callback_timeouts(context: procrastinate.JobContext, timestamp: int) -> int:
+    """Push again the orders whose agent did not call back in time (SQL function of sql/0008)."""
+    resources = await get_resources(_settings(context))
+    return len(await order_sync.requeue_callback_timeouts(resources.pool))
