@@ -13,10 +13,11 @@ from psycopg.types.json import Jsonb
 from restosync.db.paging import fetch_page
 from restosync.db.pool import Connection
 from restosync.db.queries import QUERIES
-from restosync.models.mappings import Mapping, MappingFilter, MappingGap
+from restosync.models.mappings import Mapping, MappingFilter, MappingGap, MappingType
 from restosync.models.pagination import PageQuery
 
 CodeKey = tuple[str, str]  # (mapping_type, erp_code)
+VendorCodeKey = tuple[str, MappingType, str]  # (vendor_id, mapping_type, erp_code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,15 @@ async def gaps(conn: Connection, vendor_id: str) -> list[MappingGap]:
     return [MappingGap.model_validate(row) for row in await cur.fetchall()]
 
 
-async def rejected_codes(conn: Connection, vendor_id: str, keys: list[CodeKey]) -> list[CodeKey]:
-    """Which of `keys` block rejected rows of the vendor."""
-    cur = await conn.execute(QUERIES["rejected_codes"], {"vendor_id": vendor_id, **_pairs(keys)})
-    return [(row["blocked_by_type"], row["blocked_by_code"]) for row in await cur.fetchall()]
+async def rejected_codes(conn: Connection, keys: list[VendorCodeKey]) -> list[VendorCodeKey]:
+    """Which of `keys` block rejected rows, in key order (one query)."""
+    params = {
+        "vendor_ids": [k[0] for k in keys],
+        "types": [k[1] for k in keys],
+        "codes": [k[2] for k in keys],
+    }
+    cur = await conn.execute(QUERIES["rejected_codes"], params)
+    return [
+        (row["vendor_id"], row["blocked_by_type"], row["blocked_by_code"])
+        for row in await cur.fetchall()
+    ]

@@ -2,21 +2,24 @@
 
 The cache holds, per vendor, up to MAPPING_CACHE_MAX_PER_VENDOR codes (least recently
 used evicted) for MAPPING_CACHE_TTL_SECONDS, negative answers included. Any write to
-erp_code_mappings NOTIFYs every process (trigger of sql/0007), which drops the vendor's
-entries; a process that is not listening does not use its cache at all.
+erp_code_mappings NOTIFYs every process (triggers of sql/0007 and sql/0010), which drops
+the vendor's entries; a process that is not listening does not use its cache at all.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
-from collections.abc import Mapping as MappingOf
 from uuid import UUID
 
 from cachetools import TTLCache
 
 from restosync.db import audit as audit_db
 from restosync.db import mappings as mappings_db
-from restosync.db.mappings import CodeKey, ResolvedCode
+
+# ResolvedCode is re-exported: callers of MappingResolver.resolve_many import it from here.
+from restosync.db.mappings import CodeKey, VendorCodeKey
+from restosync.db.mappings import ResolvedCode as ResolvedCode
 from restosync.db.pool import Connection, Pool, connection, transaction
 from restosync.errors import Conflict, FieldError, InvalidInput, NotFound
 from restosync.models.mappings import (
@@ -24,6 +27,7 @@ from restosync.models.mappings import (
     Mapping,
     MappingFilter,
     MappingGaps,
+    MappingType,
     SeedMappings,
     SeedResult,
     UpdateMapping,
@@ -34,7 +38,17 @@ from restosync.services.ingest.rejections import defer_replay
 from restosync.settings import Settings
 
 MAPPINGS_CHANNEL = "restosync_mappings"
-_MISSING = None  # cached negative answer
+# NOTIFY payload of a TRUNCATE (sql/0010): every vendor. No vendor id is empty.
+ALL_VENDORS = ""
+
+
+class _Absent(enum.Enum):
+    """Not in the cache (a cached None is a negative answer: the code is not mapped)."""
+
+    TOKEN = enum.auto()
+
+
+_ABSENT = _Absent.TOKEN
 
 
 class MappingResolver:
@@ -50,41 +64,52 @@ class MappingResolver:
 
     async def resolve_many(
         self, conn: Connection, vendor_id: str, wanted: set[CodeKey]
-    ) -> MappingOf[CodeKey, ResolvedCode]:
-        """The active mappings among `wanted`; unmapped codes are absent from the result."""
+    ) -> dict[CodeKey, ResolvedCode]:
+        """The active mappings among `wanted` (one query at most); unmapped codes are absent.
+
+        `conn` is the caller's: the lookup sees what its transaction sees.
+        """
         cache = self._caches.get(vendor_id) if self.listening else None
         found: dict[CodeKey, ResolvedCode] = {}
         missing: list[CodeKey] = []
         for key in sorted(wanted):
-            if cache is not None and key in cache:
-                hit = cache[key]
-                if hit is not _MISSING:
-                    found[key] = hit
-            else:
+            # One lookup, not `in` then `[]`: an entry may expire between the two.
+            hit = _ABSENT if cache is None else cache.get(key, _ABSENT)
+            if hit is _ABSENT:
                 missing.append(key)
+            elif hit is not None:
+                found[key] = hit
         if not missing:
             return found
+        # A NOTIFY handled while the query runs bumps the generation: what was read may
+        # be older than the change, so it is returned but not cached.
         generation = self._generation[vendor_id]
         fetched = await mappings_db.resolve(conn, vendor_id, missing)
         found.update(fetched)
         if self.listening and self._generation[vendor_id] == generation:
             cache = self._caches.setdefault(vendor_id, TTLCache(self._max_per_vendor, self._ttl))
             for key in missing:
-                cache[key] = fetched.get(key, _MISSING)
+                cache[key] = fetched.get(key)
         return found
 
     def forget_vendor(self, vendor_id: str) -> None:
-        """Drop a vendor's cached codes (its mappings changed)."""
+        """Drop a vendor's cached codes (its mappings changed); ALL_VENDORS drops every one."""
+        if vendor_id == ALL_VENDORS:
+            self._forget_all()
+            return
         self._generation[vendor_id] += 1
         self._caches.pop(vendor_id, None)
 
     def set_listening(self, listening: bool) -> None:
         """Use the cache only while changes are being received."""
         if listening != self.listening:
-            for vendor_id in list(self._generation):
-                self._generation[vendor_id] += 1
-            self._caches.clear()
+            self._forget_all()
             self.listening = listening
+
+    def _forget_all(self) -> None:
+        for vendor_id in list(self._generation):
+            self._generation[vendor_id] += 1
+        self._caches.clear()
 
 
 async def list_mappings(pool: Pool, filters: MappingFilter, page: PageQuery) -> Page[Mapping]:
@@ -105,7 +130,7 @@ async def create_mapping(pool: Pool, actor: Actor, new: CreateMapping) -> Mappin
             )
         await _audit(conn, actor, "mapping.create", str(mapping_id), new.model_dump(mode="json"))
         if new.is_active:
-            await _replay_blocked(conn, new.vendor_id, [(new.mapping_type, new.erp_code)])
+            await _replay_unblocked(conn, [(new.vendor_id, new.mapping_type, new.erp_code)])
         return await _one(conn, mapping_id)
 
 
@@ -122,7 +147,9 @@ async def update_mapping(
         details = change.model_dump(mode="json", exclude_none=True)
         await _audit(conn, actor, "mapping.update", str(mapping_id), details)
         if row["is_active"]:
-            await _replay_blocked(conn, row["vendor_id"], [(row["mapping_type"], row["erp_code"])])
+            await _replay_unblocked(
+                conn, [(row["vendor_id"], row["mapping_type"], row["erp_code"])]
+            )
         return await _one(conn, mapping_id)
 
 
@@ -146,13 +173,12 @@ async def seed_mappings(pool: Pool, actor: Actor, seed: SeedMappings) -> SeedRes
         written = await mappings_db.seed(conn, rows)
         created = sum(1 for r in written if r["created"])
         result = SeedResult(created=created, updated=len(written) - created)
-        await _audit(conn, actor, "mapping.seed", None, result.model_dump(mode="json"))
-        by_vendor: defaultdict[str, list[CodeKey]] = defaultdict(list)
-        for r in written:
-            if r["is_active"]:
-                by_vendor[r["vendor_id"]].append((r["mapping_type"], r["erp_code"]))
-        for vendor_id in sorted(by_vendor):
-            await _replay_blocked(conn, vendor_id, by_vendor[vendor_id])
+        details = {**result.model_dump(), "vendor_ids": sorted({k[0] for k in keys})}
+        await _audit(conn, actor, "mapping.seed", None, details)
+        active = [
+            (r["vendor_id"], r["mapping_type"], r["erp_code"]) for r in written if r["is_active"]
+        ]
+        await _replay_unblocked(conn, active)
     return result
 
 
@@ -171,13 +197,18 @@ async def _one(conn: Connection, mapping_id: UUID) -> Mapping:
     return rows[0]
 
 
-async def _replay_blocked(conn: Connection, vendor_id: str, keys: list[CodeKey]) -> None:
-    """Defer, in this transaction, the replay of rejected rows these codes unblock."""
-    blocked: defaultdict[str, list[str]] = defaultdict(list)
-    for mapping_type, code in await mappings_db.rejected_codes(conn, vendor_id, keys):
-        blocked[mapping_type].append(code)
-    for mapping_type in sorted(blocked):
-        await defer_replay(conn, vendor_id, mapping_type, sorted(blocked[mapping_type]))  # type: ignore[arg-type]
+async def _replay_unblocked(conn: Connection, keys: list[VendorCodeKey]) -> None:
+    """Defer, in this transaction, one replay per (vendor, type) of the rows these codes unblock.
+
+    One query finds the codes rows wait for; nothing is deferred when none do.
+    """
+    if not keys:
+        return
+    blocked: defaultdict[tuple[str, MappingType], list[str]] = defaultdict(list)
+    for vendor_id, mapping_type, code in await mappings_db.rejected_codes(conn, keys):
+        blocked[(vendor_id, mapping_type)].append(code)
+    for (vendor_id, mapping_type), codes in blocked.items():  # key order, from the query
+        await defer_replay(conn, vendor_id, mapping_type, codes)
 
 
 async def _audit(

@@ -67,9 +67,52 @@ async def test_invalid_mappings_are_refused(
 
 
 async def test_a_duplicate_is_a_conflict(client: TestClient[Any, Any]) -> None:
+    """409, not 422: the body is valid, the state refuses it (change it with PUT)."""
     await _create(client, UNIT)
     response = await client.post("/api/admin/mappings", json=UNIT, headers=ADMIN)
     assert response.status == 409
+    assert (await response.json())["code"] == "conflict"
+
+
+async def test_changes_to_what_does_not_exist_or_cannot_be(
+    client: TestClient[Any, Any], db: Conn
+) -> None:
+    unknown = "/api/admin/mappings/00000000-0000-0000-0000-000000000000"
+    assert (await client.put(unknown, json={"restoCode": "x"}, headers=ADMIN)).status == 404
+    assert (await client.put("/api/admin/mappings/nope", json={}, headers=ADMIN)).status == 404
+    assert (await client.delete("/api/admin/mappings/nope", headers=ADMIN)).status == 404
+    created = await _create(client, UNIT)
+    url = f"/api/admin/mappings/{created['id']}"
+    refused = await client.put(url, json={"restoCode": "g", "vatRate": 5}, headers=ADMIN)
+    assert refused.status == 422  # only vat mappings have a rate
+    cur = await db.execute("SELECT resto_code, vat_rate FROM erp_code_mappings")
+    assert await cur.fetchall() == [{"resto_code": "kg", "vat_rate": None}]
+    cur = await db.execute("SELECT action FROM audit_log")
+    assert [r["action"] for r in await cur.fetchall()] == ["mapping.create"]
+
+
+async def test_the_list_filters(client: TestClient[Any, Any]) -> None:
+    await _create(client, UNIT)
+    await _create(client, {**UNIT, "erpCode": "L", "restoCode": "l", "isActive": False})
+    await _create(client, {**UNIT, "mappingType": "vat", "erpCode": "T1", "vatRate": "5.5"})
+    await _create(client, {**UNIT, "vendorId": "v2"})
+
+    async def codes(query: str) -> list[tuple[str, str, str]]:
+        page = await (await client.get(f"/api/admin/mappings?{query}", headers=ADMIN)).json()
+        return [(m["vendorId"], m["mappingType"], m["erpCode"]) for m in page["data"]]
+
+    assert await codes("vendorId=v1&mappingType=unit") == [
+        ("v1", "unit", "KG"),
+        ("v1", "unit", "L"),
+    ]
+    assert await codes("vendorId=v1&isActive=false") == [("v1", "unit", "L")]
+    assert await codes("erpCode=KG") == [("v1", "unit", "KG"), ("v2", "unit", "KG")]
+    listed = await (await client.get("/api/admin/mappings?limit=1&page=2", headers=ADMIN)).json()
+    assert listed["meta"]["total"] == 4
+    assert [m["erpCode"] for m in listed["data"]] == ["L"]
+    vat = await codes("mappingType=vat")
+    assert vat == [("v1", "vat", "T1")]
+    assert (await client.get("/api/admin/mappings?mappingType=colour", headers=ADMIN)).status == 422
 
 
 async def test_mappings_need_the_api_key(client: TestClient[Any, Any]) -> None:
@@ -94,6 +137,38 @@ async def test_seed_creates_then_updates_five_thousand(
     too_many = [*rows, {**rows[0], "erpCode": "extra"}]
     over = await client.post("/api/admin/mappings/seed", json={"mappings": too_many}, headers=ADMIN)
     assert over.status == 422
+    cur = await db.execute("SELECT action, details FROM audit_log ORDER BY id")
+    assert await cur.fetchall() == [
+        {
+            "action": "mapping.seed",
+            "details": {"created": 5000, "updated": 0, "vendor_ids": ["v1"]},
+        },
+        {
+            "action": "mapping.seed",
+            "details": {"created": 0, "updated": 5000, "vendor_ids": ["v1"]},
+        },
+    ]
+
+
+@pytest.mark.parametrize(
+    "mappings",
+    [
+        [UNIT, {**UNIT, "restoCode": "other"}],  # the same key twice
+        [UNIT, {**UNIT, "erpCode": "T1", "mappingType": "vat"}],  # vat without a rate
+        [],
+    ],
+)
+async def test_a_bad_seed_writes_nothing(
+    client: TestClient[Any, Any], db: Conn, mappings: list[dict[str, Any]]
+) -> None:
+    response = await client.post(
+        "/api/admin/mappings/seed", json={"mappings": mappings}, headers=ADMIN
+    )
+    assert response.status == 422
+    cur = await db.execute(
+        "SELECT (SELECT count(*) FROM erp_code_mappings) + (SELECT count(*) FROM audit_log) AS n"
+    )
+    assert (await cur.fetchone())["n"] == 0  # type: ignore[index]
 
 
 async def test_gaps_and_replay_of_the_rows_a_mapping_unblocks(
@@ -112,6 +187,8 @@ async def test_gaps_and_replay_of_the_rows_a_mapping_unblocks(
         ("vat", "T1", 1),
     ]
     await _create(client, UNIT)
+    gaps = await (await client.get("/api/admin/mappings/gaps?vendorId=v1", headers=ADMIN)).json()
+    assert [g["erpCode"] for g in gaps["data"]] == ["T1"]  # mapped: no longer a gap
     cur = await db.execute(
         "SELECT task_name, args FROM procrastinate_jobs "
         "WHERE task_name = 'ingest:replay_rejections'"
@@ -124,3 +201,10 @@ async def test_gaps_and_replay_of_the_rows_a_mapping_unblocks(
     await _create(client, {**UNIT, "erpCode": "L", "restoCode": "l"})
     cur = await db.execute("SELECT count(*) AS n FROM procrastinate_jobs")
     assert (await cur.fetchone())["n"] == 1  # type: ignore[index]
+
+
+async def test_gaps_need_a_vendor(client: TestClient[Any, Any]) -> None:
+    assert (await client.get("/api/admin/mappings/gaps", headers=ADMIN)).status == 422
+    assert (await client.get("/api/admin/mappings/gaps?vendorId=v1")).status == 401
+    empty = await client.get("/api/admin/mappings/gaps?vendorId=nobody", headers=ADMIN)
+    assert await empty.json() == {"vendorId": "nobody", "data": []}

@@ -75,21 +75,32 @@ WITH incoming AS (
 SELECT vendor_id, mapping_type, erp_code, is_active, created FROM upserted
 
 -- mapping_gaps --
--- Unmapped codes of a vendor by type, with how many rejected rows each one blocks.
+-- Codes of a vendor with no active mapping, by type, with how many rejected rows each blocks.
 SELECT r.blocked_by_type AS mapping_type, r.blocked_by_code AS erp_code,
        count(*) AS blocked_rows, min(r.first_seen_at) AS first_seen_at,
        max(r.last_seen_at) AS last_seen_at
 FROM ingest_rejections AS r
 WHERE r.vendor_id = %(vendor_id)s
   AND r.blocked_by_type IN ('unit', 'vat', 'family', 'subfamily')
+  AND NOT EXISTS (
+      SELECT 1
+      FROM erp_code_mappings AS m
+      WHERE m.vendor_id = r.vendor_id
+        AND m.mapping_type = r.blocked_by_type
+        AND m.erp_code = r.blocked_by_code
+        AND m.is_active
+  )
 GROUP BY r.blocked_by_type, r.blocked_by_code
 ORDER BY blocked_rows DESC, mapping_type, erp_code
 
 -- rejected_codes --
--- Which of these codes block rejected rows of the vendor (replay is worth deferring).
-SELECT DISTINCT blocked_by_type, blocked_by_code
-FROM ingest_rejections
-WHERE vendor_id = %(vendor_id)s
-  AND (blocked_by_type, blocked_by_code) IN (
-      SELECT * FROM unnest(%(types)s::text[], %(codes)s::text[])
-  )
+-- Which of these (vendor, type, code) keys block rejected rows (a replay is worth deferring).
+SELECT DISTINCT r.vendor_id, r.blocked_by_type, r.blocked_by_code
+FROM ingest_rejections AS r
+JOIN unnest(%(vendor_ids)s::text[], %(types)s::text[], %(codes)s::text[])
+     AS k(vendor_id, mapping_type, erp_code)
+  ON r.vendor_id = k.vendor_id
+ AND r.blocked_by_type = k.mapping_type
+ AND r.blocked_by_code = k.erp_code
+WHERE r.blocked_by_code IS NOT NULL
+ORDER BY r.vendor_id, r.blocked_by_type, r.blocked_by_code
