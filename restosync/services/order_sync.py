@@ -17,8 +17,10 @@ recovery then runs it again, with the same Idempotency-Key (the sync job id).
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -33,6 +35,8 @@ from restosync.logconfig import correlation_id_var, new_correlation_id
 from restosync.outbound import agents
 from restosync.outbound.agents import AgentResponse, HttpSession
 from restosync.queue import QUEUE_ORDER_SYNC, TASK_PUSH_ORDER
+from restosync.services.alerts import Alerter
+from restosync.services.breakers import API_CREATE_ORDER, BreakerOpen, BreakerRegistry
 from restosync.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -132,10 +136,17 @@ async def push_order(
     settings: Settings,
     sync_job_id: str,
     queue_job_id: int | None = None,
+    breakers: BreakerRegistry | None = None,
+    alerter: Alerter | None = None,
 ) -> PushOutcome:
-    """One run of the push of a sync job (see the module docstring for the outcomes)."""
+    """One run of the push of a sync job (see the module docstring for the outcomes).
+
+    With `breakers`, the call goes through the (vendor, create_order) breaker: an open
+    breaker postpones the push without a call and without an attempt, like an offline agent.
+    """
+    guard = _Guard(breakers, alerter)
     try:
-        return await _push(pool, http, settings, UUID(sync_job_id), queue_job_id)
+        return await _push(pool, http, settings, UUID(sync_job_id), queue_job_id, guard)
     except (RetryPush, PushFailed):
         raise
     except DatabaseUnavailable as exc:
@@ -165,8 +176,45 @@ async def requeue_callback_timeouts(pool: Pool) -> list[SweepResult]:
     return results
 
 
+@dataclass(frozen=True)
+class _Guard:
+    """The process's breakers (none: calls are not guarded) and where openings are alerted."""
+
+    breakers: BreakerRegistry | None
+    alerter: Alerter | None
+
+    def open_for(self, vendor_id: str) -> float | None:
+        """Seconds until the vendor's breaker lets a call through; None when it does now."""
+        return self.breakers.open_for(vendor_id, API_CREATE_ORDER) if self.breakers else None
+
+    async def call(
+        self, pool: Pool, vendor_id: str, call: Callable[[], Awaitable[AgentResponse]]
+    ) -> AgentResponse:
+        """The agent's answer; transient failures count against the breaker."""
+        if self.breakers is None:
+            return await call()
+        try:
+            return await self.breakers.call(
+                vendor_id,
+                API_CREATE_ORDER,
+                call,
+                lambda r: classify(r).kind is VerdictKind.TRANSIENT,
+            )
+        except BreakerOpen:
+            # Opened by another run between the check and the call (rare): no call was made,
+            # but the attempt is counted already, so report it as a transient failure.
+            return AgentResponse(status=None, body=None, error="circuit breaker open")
+        finally:
+            await self.breakers.flush(pool, self.alerter)
+
+
 async def _push(
-    pool: Pool, http: HttpSession, settings: Settings, sync_job_id: UUID, queue_job_id: int | None
+    pool: Pool,
+    http: HttpSession,
+    settings: Settings,
+    sync_job_id: UUID,
+    queue_job_id: int | None,
+    guard: _Guard,
 ) -> PushOutcome:
     async with connection(pool) as conn:
         target = await sync_jobs_db.push_target(
@@ -185,7 +233,11 @@ async def _push(
         # Recorded by an earlier run that stopped before the queue job failed: finish it.
         raise PushFailed(target.error_message or "failed")
     if target.agent_health in UNREACHABLE:
-        raise await _postponement(pool, settings, target)
+        raise await _postponement(pool, settings, target, f"agent {target.agent_health}")
+    wait = guard.open_for(target.vendor_id)
+    if wait is not None:
+        delay = min(wait, settings.ORDER_SYNC_POSTPONE_SECONDS)
+        raise await _postponement(pool, settings, target, "circuit breaker open", delay)
     if target.attempts >= target.max_attempts:
         raise await _failure(pool, target, f"no attempt left after {target.attempts}", None)
     async with transaction(pool) as conn:
@@ -194,7 +246,8 @@ async def _push(
         return _nothing_to_do(target, "changed meanwhile")
     assert target.agent_url is not None
     assert target.outbound_secret is not None
-    response = await agents.create_order(
+    call = functools.partial(
+        agents.create_order,
         http,
         target.agent_url,
         target.outbound_secret,
@@ -203,6 +256,7 @@ async def _push(
         correlation_id=target.correlation_id or correlation_id_var.get() or new_correlation_id(),
         timeout_seconds=settings.AGENT_CALL_TIMEOUT_SECONDS,
     )
+    response = await guard.call(pool, target.vendor_id, call)
     return await _settle(pool, settings, target, attempt, classify(response), response.status)
 
 
@@ -265,11 +319,10 @@ async def _retry(
 
 
 async def _postponement(
-    pool: Pool, settings: Settings, target: PushTarget
+    pool: Pool, settings: Settings, target: PushTarget, reason: str, delay: float | None = None
 ) -> RetryPush | PushFailed:
-    """No call to an unreachable agent: wait without an attempt, until the maximum age."""
+    """No call (agent offline, breaker open): wait without an attempt, until the maximum age."""
     age = (target.db_now - target.created_at).total_seconds()
-    reason = f"agent {target.agent_health}"
     if age >= settings.ORDER_SYNC_MAX_AGE_SECONDS:
         limit = settings.ORDER_SYNC_MAX_AGE_SECONDS
         message = f"{reason} for longer than the maximum age ({limit:g} s)"
@@ -279,7 +332,7 @@ async def _postponement(
         retry_at = await sync_jobs_db.postpone(
             conn,
             target.id,
-            delay_seconds=settings.ORDER_SYNC_POSTPONE_SECONDS,
+            delay_seconds=settings.ORDER_SYNC_POSTPONE_SECONDS if delay is None else delay,
             max_age_seconds=settings.ORDER_SYNC_MAX_AGE_SECONDS,
             error_message=f"{reason}: postponed without a call",
         )

@@ -20,6 +20,21 @@ from restosync.models.agents import (
     UpdateAgent,
 )
 from restosync.models.audit import AuditEntry, AuditFilter
+from restosync.models.breakers import (  # breakers (issue 5)
+    BreakerReset,
+    BreakerStatus,
+    ResetBreaker,
+)
+from restosync.models.dlq import (  # dlq admin (issue 5)
+    BulkRetry,
+    BulkRetryResult,
+    DlqEntry,
+    DlqFilter,
+    DlqRetried,
+    SyncJobFilter,
+    SyncJobStatusView,
+    SyncJobView,
+)
 from restosync.models.health import Liveness, Readiness
 from restosync.models.ingest import (  # ingest (issue 4)
     IngestResult,
@@ -54,6 +69,8 @@ from restosync.models.pagination import Page, PageQuery
 from restosync.web.handlers import (
     admin,
     agents,
+    breakers,  # breakers (issue 5)
+    dlq,  # dlq admin (issue 5)
     health,
     mappings,  # mappings (issue 4)
     meta,
@@ -189,6 +206,36 @@ ROUTES: tuple[Route, ...] = (
           "Agent callback: the ERP outcome of an order answered 202", AGENTS,
           security="agent_token", body=AgentCallback, responses={200: CallbackAck, 409: None}),
     # end of orders
+    # dlq admin (issue 5)
+    Route("GET", "/api/admin/sync-jobs", dlq.list_sync_jobs, "List sync jobs", ADMIN,
+          security="api_key", query=(SyncJobFilter, PageQuery),
+          responses={200: Page[SyncJobView]}),
+    Route("GET", "/api/admin/sync-jobs/{id}", dlq.get_sync_job, "One sync job", ADMIN,
+          security="api_key", responses={200: SyncJobView, 404: None}),
+    Route("GET", "/api/admin/sync-status/{jobId}", dlq.sync_status,
+          "Where one sync job stands", ADMIN, security="api_key",
+          responses={200: SyncJobStatusView, 404: None}),
+    Route("GET", "/api/admin/dlq", dlq.list_entries, "List dead letters (open by default)",
+          ADMIN, security="api_key", query=(DlqFilter, PageQuery),
+          responses={200: Page[DlqEntry]}),
+    Route("POST", "/api/admin/dlq/retry", dlq.retry_entries,
+          "Re-enqueue every open dead letter matching a filter", ADMIN, security="api_key",
+          body=BulkRetry, responses={200: BulkRetryResult}),
+    Route("GET", "/api/admin/dlq/{id}", dlq.get_entry, "One dead letter", ADMIN,
+          security="api_key", responses={200: DlqEntry, 404: None}),
+    Route("POST", "/api/admin/dlq/{id}/retry", dlq.retry_entry,
+          "Re-enqueue a dead letter with its original payload", ADMIN, security="api_key",
+          responses={201: DlqRetried, 404: None, 409: None}),
+    Route("POST", "/api/admin/dlq/{id}/resolve", dlq.resolve_entry,
+          "Close a dead letter without re-running it", ADMIN, security="api_key",
+          responses={200: DlqEntry, 404: None, 409: None}),
+    Route("GET", "/api/admin/circuit-breaker/status", breakers.breaker_status,
+          "Circuit breakers as the worker processes reported them", ADMIN,
+          security="api_key", responses={200: BreakerStatus}),
+    Route("POST", "/api/admin/circuit-breaker/reset", breakers.reset_breaker,
+          "Close a vendor's circuit breakers in every worker process", ADMIN,
+          security="api_key", body=ResetBreaker, responses={200: BreakerReset}),
+    # end of dlq admin
 )  # fmt: skip
 
 

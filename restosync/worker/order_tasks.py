@@ -61,6 +61,12 @@ async def push_order(
     settings = _settings(context)
     resources = await get_resources(settings)
     outcome = await order_sync.push_order(
-        resources.pool, resources.http, settings, sync_job_id, context.job.id
+        resources.pool,
+        resources.http,
+        settings,
+        sync_job_id,
+        context.job.id,
+        breakers=resources.breakers,
+        alerter=resources.alerter,
     )
     return outcome.value

@@ -7,12 +7,16 @@ first use and closed by `close_resources` when the worker stops.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import aiohttp
 
+from restosync.db.breakers import BREAKERS_CHANNEL
+from restosync.db.notifications import listen
 from restosync.db.pool import Pool, create_pool, open_pool
 from restosync.services.alerts import Alerter
+from restosync.services.breakers import BreakerRegistry
 from restosync.services.mappings import MappingResolver
 from restosync.settings import Settings
 
@@ -26,6 +30,9 @@ class Resources:
     alerter: Alerter
     # Not listening: never caches, which is right for replays run now and then.
     mappings: MappingResolver
+    # Circuit breakers of this process, closed by admin resets through LISTEN (issue 5).
+    breakers: BreakerRegistry
+    breaker_feed: asyncio.Task[None]
 
 
 _resources: Resources | None = None
@@ -42,11 +49,23 @@ async def get_resources(settings: Settings) -> Resources:
             )
             await open_pool(pool)
             http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            breakers = BreakerRegistry(settings)
+            feed = asyncio.create_task(
+                listen(
+                    settings.database_url,
+                    BREAKERS_CHANNEL,
+                    on_notify=breakers.on_notify,
+                    on_state=breakers.set_listening,
+                ),
+                name="breaker-resets",
+            )
             _resources = Resources(
                 pool=pool,
                 http=http,
                 alerter=Alerter(pool, settings, http),
                 mappings=MappingResolver(pool, settings),
+                breakers=breakers,
+                breaker_feed=feed,
             )
         return _resources
 
@@ -56,6 +75,9 @@ async def close_resources() -> None:
     global _resources
     async with _lock:
         if _resources is not None:
+            _resources.breaker_feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await _resources.breaker_feed
             await _resources.http.close()
             await _resources.pool.close()
             _resources = None
