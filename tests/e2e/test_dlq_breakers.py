@@ -102,3 +102,44 @@ async def test_agent_down_opens_the_breaker_dead_letters_and_a_dlq_retry_deliver
         "circuit_breaker.reset",
         "dlq.retry",
     ]
+
+
+async def test_a_reset_over_http_closes_the_breaker_inside_the_worker_process(
+    client: TestClient[Any, Any],
+    db: Conn,
+    http_session: aiohttp.ClientSession,
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    """With an hour of reset time, only the admin reset (NOTIFY) can let the order through."""
+    env = {
+        **WORKER_ENV,
+        "ORDER_SYNC_MAX_ATTEMPTS": "10",
+        "BREAKER_FAIL_MAX": "2",
+        "BREAKER_RESET_SECONDS": "3600",
+    }
+    await add_items(db, VENDOR, ["SKU-1"])
+    async with enrolled_agent(http_session, base_url(client), VENDOR, tmp_path) as agent:
+        with running_worker(database_url, queues="order-sync", env=env):
+            await agent.server.stop()
+            created = await create_order(client, order_body(VENDOR))
+
+            async def breaker_open() -> bool:
+                status = await _get(client, "/api/admin/circuit-breaker/status")
+                return [b["state"] for b in status["data"]] == ["open"]
+
+            assert await eventually(breaker_open)
+            await agent.server.start()
+            postponed = await read_order(client, created["id"])
+            assert postponed["syncJob"]["attempts"] == 2  # open: no more attempts spent
+            assert agent.server.received == []
+
+            response = await client.post(
+                "/api/admin/circuit-breaker/reset", json={"vendorId": VENDOR}, headers=ADMIN
+            )
+            assert response.status == 200
+            order = await eventually(lambda: synced(client, created["id"]))
+
+    assert order["status"] == "synced"
+    assert order["syncJob"]["attempts"] == 3
+    assert len(agent.erp.orders) == 1
