@@ -58,9 +58,12 @@ async def parse_body(
     request: web.Request, model: type[Model], max_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> Model:
     """The JSON body validated as `model`: 422 with field errors when it does not fit."""
-    data = await read_json(request, max_bytes)
+    raw = await read_json_bytes(request, max_bytes)
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
+    if b"\\u0000" in raw:  # the only way JSON carries a NUL, which PostgreSQL cannot store
+        _refuse_nul(data, ())
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -69,12 +72,31 @@ async def parse_body(
 
 def parse_query(request: web.Request, model: type[Model]) -> Model:
     """Query-string parameters validated as `model` (camelCase names); 422 on bad values."""
+    for name, value in request.query.items():
+        if "\x00" in name or "\x00" in value:
+            raise InvalidInput(errors=(FieldError(("query", name), NUL_MESSAGE),))
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
         raise InvalidInput(
             errors=tuple(FieldError(("query", *e.loc), e.msg) for e in field_errors(exc))
         ) from None
+
+
+NUL_MESSAGE = "must not contain NUL characters (\\u0000)"
+
+
+def _refuse_nul(value: Any, loc: tuple[str | int, ...]) -> None:
+    """422 naming the first place of `value` (keys included) that holds a NUL character."""
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidInput(errors=(FieldError(loc, NUL_MESSAGE),))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, loc)
+            _refuse_nul(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, (*loc, index))
 
 
 def _too_large(max_bytes: int) -> PayloadTooLarge:
