@@ -1,4 +1,4 @@
-"""`restosync agent …`: enrol the reference agent, rotate its token, send heartbeats."""
+"""`restosync agent …`: enrol the reference agent, rotate its token, heartbeat, push."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import get_args
+from typing import TextIO, get_args
 
 import aiohttp
 from pydantic import ValidationError
 
 from restosync import __version__
+from restosync.agent.catalog import Catalog
 from restosync.agent.client import AgentApiError, AgentClient, TransientError, describe_failure
 from restosync.agent.credentials import AgentCredentials, CredentialsError
+from restosync.agent.push import CatalogPusher, PushFailed, PushSummary
 from restosync.logconfig import configure_logging
 from restosync.models.agents import ErpType
 
@@ -25,6 +27,7 @@ URL_ENV = "RESTOSYNC_URL"
 CREDENTIALS_ENV = "RESTOSYNC_AGENT_CREDENTIALS"
 DEFAULT_CREDENTIALS = "restosync-agent.json"
 REQUEST_TIMEOUT_SECONDS = 30.0
+FAILURES_SHOWN = 20
 
 Command = Callable[[AgentClient, argparse.Namespace], Awaitable[int]]
 
@@ -33,7 +36,7 @@ def add_agent_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     """Add `agent` and its sub-commands to the `restosync` command's sub-parsers."""
     agent = subparsers.add_parser(
         "agent",
-        help="run the reference agent: enrol, rotate its token, heartbeat",
+        help="run the reference agent: enrol, rotate its token, heartbeat, push",
         description="The reference agent's side of the API. Its token and outbound secret "
         f"live in a credentials file (mode 0600; --credentials, env {CREDENTIALS_ENV}).",
     )
@@ -88,6 +91,30 @@ def add_agent_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         default=30.0,
         help="seconds between heartbeats (default: %(default)s)",
     )
+    _add_push_command(commands)
+
+
+def _add_push_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    push = _command(
+        commands,
+        "push",
+        "push a generated simulated catalog",
+        "Generate the simulated ERP's catalog (--items items with stock in each of "
+        "--warehouses warehouses) and push warehouses, items, then stock: incrementally "
+        "(at most 500 rows and 5 MB per request) or, with --snapshot, as full snapshots "
+        "(batch pages of at most 5000 rows and 10 MB). Rate limits and server or network "
+        "errors are retried with backoff. Exit status 1 if restosync refused any row.",
+        _push,
+    )
+    push.add_argument("--items", type=_count, default=1000, help="items (default: %(default)s)")
+    push.add_argument(
+        "--warehouses", type=_count, default=3, help="warehouses (default: %(default)s)"
+    )
+    push.add_argument("--seed", type=int, default=0, help="catalog generator seed")
+    push.add_argument("--snapshot", action="store_true", help="push full snapshots")
+    push.add_argument(
+        "--dry-run", action="store_true", help="ask restosync to validate without writing"
+    )
 
 
 def _command(
@@ -121,6 +148,9 @@ def _main(action: Command, args: argparse.Namespace) -> int:
         return asyncio.run(_with_client(action, args))
     except AgentApiError as exc:
         print(f"restosync agent: restosync refused: {exc}", file=sys.stderr)
+    except PushFailed as exc:
+        print(f"restosync agent: push stopped: {exc}", file=sys.stderr)
+        _print_summary(exc.summary, file=sys.stderr)
     except TransientError as exc:
         print(f"restosync agent: cannot reach {args.url}: {describe_failure(exc)}", file=sys.stderr)
     except ValidationError as exc:
@@ -184,6 +214,32 @@ async def _run_heartbeats(client: AgentClient, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _push(client: AgentClient, args: argparse.Namespace) -> int:
+    catalog = Catalog.generate(args.items, args.warehouses, seed=args.seed)
+    pusher = CatalogPusher(client, dry_run=args.dry_run)
+    if args.snapshot:
+        summary = await pusher.push_snapshot(catalog)
+    else:
+        summary = await pusher.push_catalog(catalog)
+    _print_summary(summary)
+    return 1 if summary.failed else 0
+
+
+def _print_summary(summary: PushSummary, file: TextIO | None = None) -> None:
+    file = file or sys.stdout  # looked up at call time: it may have been replaced since
+    print(
+        f"{summary.requests} request(s), {summary.retries} retried: {summary.processed} "
+        f"processed, {summary.skipped} skipped, {summary.failed} failed",
+        file=file,
+    )
+    shown = summary.failures[:FAILURES_SHOWN]
+    for failure in shown:
+        errors = f" ({'; '.join(failure.errors)})" if failure.errors else ""
+        print(f"  {failure.entity} {failure.identifier}: {failure.reason}{errors}", file=file)
+    if len(summary.failures) > len(shown):
+        print(f"  … and {len(summary.failures) - len(shown)} more", file=file)
+
+
 def _known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
     """Values the log filter masks wherever they appear."""
     found = [os.environ.get(ENROLMENT_SECRET_ENV, "")]
@@ -192,6 +248,13 @@ def _known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
     except CredentialsError:
         return tuple(found)
     return (*found, stored.token, stored.outbound_secret, stored.pending_token or "")
+
+
+def _count(value: str) -> int:
+    count = int(value)
+    if count < 0:
+        raise argparse.ArgumentTypeError("must be zero or more")
+    return count
 
 
 def _positive_seconds(value: str) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import logging
 import random
 import uuid
@@ -299,6 +300,23 @@ class AgentClient:
         correlation_id: str | None = None,
     ) -> Answer:
         """POST a JSON body as this vendor; the parsed answer, or AgentApiError."""
+        payload = body.model_dump_json(by_alias=True, exclude_none=True).encode()
+        return await self._send(path, payload, bearer, answer, correlation_id)
+
+    async def post_json(
+        self, path: str, payload: bytes, answer: type[Answer], correlation_id: str | None = None
+    ) -> Answer:
+        """POST an already serialized JSON body with the current token (pushes, SPEC §3.1)."""
+        return await self._send(path, payload, self.credentials().token, answer, correlation_id)
+
+    async def _send(
+        self,
+        path: str,
+        payload: bytes,
+        bearer: str,
+        answer: type[Answer],
+        correlation_id: str | None,
+    ) -> Answer:
         correlation_id = correlation_id or _new_correlation_id()
         headers = {
             "Authorization": f"Bearer {bearer}",
@@ -306,9 +324,9 @@ class AgentClient:
             CORRELATION_HEADER: correlation_id,
             "Content-Type": "application/json",
         }
-        payload = body.model_dump_json(by_alias=True, exclude_none=True)
+        # A file-like body: aiohttp streams it instead of warning about large raw bytes.
         async with self._session.post(
-            self._base_url + path, data=payload, headers=headers
+            self._base_url + path, data=io.BytesIO(payload), headers=headers
         ) as response:
             content = await response.read()
             if not 200 <= response.status < 300:
