@@ -17,6 +17,9 @@ class AlertType(StrEnum):
     DLQ_ENTRIES_FOUND = "dlq_entries_found"
     CIRCUIT_BREAKER_OPEN = "circuit_breaker_open"
     RECONCILIATION_DRIFT = "reconciliation_drift"
+    # --- snapshots (issue 4): a full snapshot not applied (too many rows, or empty) ---
+    SNAPSHOT_REFUSED = "snapshot_refused"
+    # end of snapshots
 
 
 class Alert(BaseModel):

@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import orjson
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
 
-from restosync.models.base import WireModel
+from restosync.models.base import WireModel, examples
 from restosync.models.problem import ProblemFieldError
 
 Entity = Literal["items", "stock", "warehouses"]
@@ -182,6 +183,42 @@ class StoredVersion:
 
 # Request bodies, for the OpenAPI document (the handler reads rows one by one, so that a
 # bad row fails alone instead of failing the request).
+# Examples of the OpenAPI document (one row each, as the reference agent sends them).
+_ITEM = {
+    "sku": "SKU-0000001",
+    "name": "Tomates cerises 1 kg",
+    "erpUnitCode": "KG",
+    "erpVatCode": "TVA55",
+    "erpFamilyCode": "FRESH",
+    "unitPrice": "4.20",
+    "priceInclVat": "4.43",
+    "isActive": True,
+    "contentHash": "9f2c4e0b7a1d3c5e8f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6",
+    "lastSyncedAt": "2026-12-01T06:00:00Z",
+}
+_STOCK = {
+    "itemSku": "SKU-0000001",
+    "erpWarehouseId": "WH-00",
+    "realStock": "120",
+    "reservedQuantity": "20",
+    "virtualStock": "100",
+    "contentHash": "1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c69f2c4e0b",
+    "lastSyncedAt": "2026-12-01T06:00:00Z",
+}
+_WAREHOUSE = {
+    "erpWarehouseId": "WH-00",
+    "name": "Entrepôt Rungis",
+    "code": "W00",
+    "city": "Rungis",
+    "country": "FR",
+    "isMain": True,
+    "contentHash": "7a1d3c5e8f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c69f2c4e0b",
+    "lastSyncedAt": "2026-12-01T06:00:00Z",
+}
+_TOMBSTONE = {"sku": "SKU-0000002", "deleted": True, "lastSyncedAt": "2026-12-01T06:00:00Z"}
+_SNAPSHOT = {"id": "5f0c2d1e-snapshot-2026-12-01", "page": 0, "last": True}
+
+
 class PushEnvelope(WireModel):
     """What every push carries besides its rows."""
 
@@ -191,11 +228,15 @@ class PushEnvelope(WireModel):
 class PushItems(PushEnvelope):
     """Items to upsert (or tombstones)."""
 
+    model_config = examples({"vendorId": "vendor-1", "items": [_ITEM, _TOMBSTONE]})
+
     items: list[ItemRow | ItemTombstone]
 
 
 class PushStock(PushEnvelope):
     """Stock rows to upsert (or tombstones)."""
+
+    model_config = examples({"vendorId": "vendor-1", "stock": [_STOCK]})
 
     stock: list[StockRow | StockTombstone]
 
@@ -203,7 +244,60 @@ class PushStock(PushEnvelope):
 class PushWarehouses(PushEnvelope):
     """Warehouses to upsert (or tombstones)."""
 
+    model_config = examples({"vendorId": "vendor-1", "warehouses": [_WAREHOUSE]})
+
     warehouses: list[WarehouseRow | WarehouseTombstone]
+
+
+# Full snapshots (issue 4) -------------------------------------------------------------
+MAX_SNAPSHOT_PAGE = 100_000
+
+
+class SnapshotPage(WireModel):
+    """`snapshot` of a /batch push: this page of a full snapshot (docs/ingest.md)."""
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="Chosen by the agent, shared by every page of one snapshot; new per snapshot."
+    )
+    page: Annotated[int, Field(ge=0, le=MAX_SNAPSHOT_PAGE, strict=True)] = Field(
+        description="Page number, from 0; pages 0..N must all commit before the last one."
+    )
+    last: Annotated[bool, Field(strict=True)] = Field(
+        description="The final page: its commit defers the job that retires absent rows."
+    )
+    force: Annotated[bool, Field(strict=True)] = Field(
+        default=False,
+        description="On the last page: apply even past SNAPSHOT_MAX_REMOVAL_SHARE, or empty.",
+    )
+
+
+class PushItemsBatch(PushItems):
+    """Items of a full push, possibly one page of a snapshot."""
+
+    model_config = examples({"vendorId": "vendor-1", "items": [_ITEM], "snapshot": _SNAPSHOT})
+
+    snapshot: SnapshotPage | None = None
+
+
+class PushStockBatch(PushStock):
+    """Stock rows of a full push, possibly one page of a snapshot."""
+
+    model_config = examples({"vendorId": "vendor-1", "stock": [_STOCK], "snapshot": _SNAPSHOT})
+
+    snapshot: SnapshotPage | None = None
+
+
+class PushWarehousesBatch(PushWarehouses):
+    """Warehouses of a full push, possibly one page of a snapshot."""
+
+    model_config = examples(
+        {"vendorId": "vendor-1", "warehouses": [_WAREHOUSE], "snapshot": _SNAPSHOT}
+    )
+
+    snapshot: SnapshotPage | None = None
+
+
+# end of snapshots ---------------------------------------------------------------------
 
 
 class SyncQuery(WireModel):
@@ -232,6 +326,50 @@ class IngestResult(WireModel):
     skipped: int
     failed: int
     results: list[RowResult]
+
+
+@dataclass(slots=True)  # not frozen: that makes construction several times slower
+class RowOutcome:
+    """What became of one row, as the pipeline records it (a `RowResult` without pydantic).
+
+    A push answers thousands of these: building pydantic objects for them cost more than
+    validating the rows, so they stay plain until serialized (`PushAnswer.json`).
+    """
+
+    identifier: str
+    status: RowStatus
+    reason: SkipReason | FailReason | None = None
+    errors: list[ProblemFieldError] | None = None
+
+    def wire(self) -> dict[str, Any]:
+        """As in `RowResult` on the wire (camelCase, None left out)."""
+        out: dict[str, Any] = {"identifier": self.identifier, "status": self.status}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.errors is not None:
+            out["errors"] = [e.model_dump(by_alias=True) for e in self.errors]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PushAnswer:
+    """The answer to a push (the `IngestResult` document), serialized without pydantic."""
+
+    processed: int
+    skipped: int
+    failed: int
+    results: list[RowOutcome]
+
+    def json(self) -> bytes:
+        """The `IngestResult` JSON document."""
+        return orjson.dumps(
+            {
+                "processed": self.processed,
+                "skipped": self.skipped,
+                "failed": self.failed,
+                "results": [r.wire() for r in self.results],
+            }
+        )
 
 
 # Rejections and their replay -----------------------------------------------------------
@@ -265,6 +403,8 @@ class RejectionView(WireModel):
 
 class ReplayRequest(WireModel):
     """Re-run a vendor's rejected rows now."""
+
+    model_config = examples({"vendorId": "vendor-1", "entity": "items"}, {"vendorId": "vendor-1"})
 
     vendor_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     entity: Entity | None = None

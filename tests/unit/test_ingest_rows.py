@@ -118,6 +118,23 @@ def test_nul_characters_fail_the_row_when_the_body_has_one() -> None:
     assert (first.identifier, first.reason) == ("#0", "invalid")
 
 
+def test_rows_validated_in_one_call_come_back_in_request_order_as_one_by_one() -> None:
+    tomb = {"deleted": True, "lastSyncedAt": T0.isoformat()}
+    rows = [item("A"), {**tomb, "sku": "B"}, item("C", unitPrice="1.50"), {**tomb, "sku": "A"}]
+    outcome = Outcome(len(rows))
+    valid = validate_rows(ITEMS, rows, outcome)
+    assert [(c.index, c.key, c.tombstone) for c in valid] == [
+        (0, "A", False),
+        (1, "B", True),
+        (2, "C", False),
+        (3, "A", True),
+    ]
+    one_by_one = [(ItemTombstone if r.get("deleted") else ItemRow).model_validate(r) for r in rows]
+    assert [c.row for c in valid] == one_by_one
+    # Same lastSyncedAt: the later row of the request wins, whatever its model.
+    assert [c.index for c in drop_duplicates(valid, outcome)] == [1, 2, 3]
+
+
 def test_a_tombstone_needs_only_its_key_and_time() -> None:
     outcome = Outcome(2)
     rows = [{"sku": "A", "deleted": True, "lastSyncedAt": T0.isoformat()}, item(deleted=False)]

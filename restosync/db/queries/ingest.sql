@@ -1,19 +1,67 @@
 -- stored_items --
 -- Stored version (hash, sync time, inactive) of a vendor's items, by sku.
-SELECT sku AS key, content_hash, last_synced_at, NOT is_active AS retired
-FROM items
-WHERE vendor_id = %(vendor_id)s AND sku = ANY(%(keys)s::text[])
+-- One unique-index probe per key (LATERAL … LIMIT 1 is never flattened into a join), so
+-- the plan does not depend on planner statistics (none after a bulk load, autovacuum off).
+SELECT i.sku AS key, i.content_hash, i.last_synced_at, NOT i.is_active AS retired
+FROM unnest(%(keys)b::text[]) AS k (sku)
+CROSS JOIN LATERAL (
+    SELECT sku, content_hash, last_synced_at, is_active
+    FROM items
+    WHERE vendor_id = %(vendor_id)s AND sku = k.sku
+    LIMIT 1
+) AS i
 
 -- lock_items --
 -- Lock items about to be written by more than one statement, in key order (no deadlock).
 SELECT id
 FROM items
-WHERE vendor_id = %(vendor_id)s AND sku = ANY(%(keys)s::text[])
+WHERE vendor_id = %(vendor_id)s AND sku = ANY(%(keys)b::text[])
 ORDER BY sku
 FOR NO KEY UPDATE
 
+-- stage_items --
+-- The temp table items are loaded into by COPY (copy_items), created once per connection:
+-- it outlives the transaction (emptied at commit), unless the transaction creating it
+-- rolls back (a dry run), and then the next request creates it again.
+CREATE TEMP TABLE IF NOT EXISTS ingest_staged_items (
+    sku text, erp_id text, name text, description text, barcode text, erp_unit_code text,
+    erp_vat_code text, erp_family_code text, erp_subfamily_code text, unit_price numeric,
+    price_excl_vat numeric, price_incl_vat numeric, vat_amount numeric,
+    catalog_price numeric, purchase_price numeric, minimum_order_quantity numeric,
+    currency text, manage_stock boolean, allow_negative_stock boolean,
+    stock_booking_allowed boolean, automatic_stock_booking boolean, tracking_mode text,
+    pick_movement_disallowed_on_totally_booked_item boolean, weight numeric,
+    weight_unit text, height numeric, width numeric, length numeric, dimension_unit text,
+    items_per_package numeric, brand text, days_to_ship integer, ship_price_ttc numeric,
+    origin_country_code text, meta_title text, meta_description text, meta_keywords text,
+    is_active boolean, publish_on_web boolean, content_hash text, last_synced_at timestamptz,
+    slug text, unit_code text, unit_label text, vat_code text, vat_label text,
+    vat_rate numeric, family_code text, family_label text, subfamily_code text,
+    subfamily_label text
+) ON COMMIT DELETE ROWS
+
+-- clear_staged_items --
+-- Rows staged earlier in the same transaction (e.g. a replay of several batches) go first.
+DELETE FROM ingest_staged_items
+
+-- copy_items --
+-- Items to upsert, one text COPY row each (the columns of ingest_staged_items, in order).
+COPY ingest_staged_items (
+    sku, erp_id, name, description, barcode, erp_unit_code, erp_vat_code, erp_family_code,
+    erp_subfamily_code, unit_price, price_excl_vat, price_incl_vat, vat_amount,
+    catalog_price, purchase_price, minimum_order_quantity, currency, manage_stock,
+    allow_negative_stock, stock_booking_allowed, automatic_stock_booking, tracking_mode,
+    pick_movement_disallowed_on_totally_booked_item, weight, weight_unit, height, width,
+    length, dimension_unit, items_per_package, brand, days_to_ship, ship_price_ttc,
+    origin_country_code, meta_title, meta_description, meta_keywords, is_active,
+    publish_on_web, content_hash, last_synced_at, slug, unit_code, unit_label, vat_code,
+    vat_label, vat_rate, family_code, family_label, subfamily_code, subfamily_label
+) FROM STDIN
+
 -- upsert_items --
--- Insert/update items from a JSON array, in key order; unchanged or older rows are not written.
+-- Insert/update the staged items (copy_items), in key order; unchanged or older rows are
+-- not written. (Read from the table itself: a `DELETE … RETURNING` CTE instead spilled
+-- its 5000 rows to a temp file, ≈ 30 ms.)
 INSERT INTO items (
     vendor_id, sku, erp_id, name, description, slug, barcode, erp_unit_code, erp_vat_code,
     erp_family_code, erp_subfamily_code, unit_code, unit_label, vat_code, vat_label,
@@ -35,24 +83,11 @@ SELECT %(vendor_id)s,
        r.automatic_stock_booking, r.tracking_mode,
        r.pick_movement_disallowed_on_totally_booked_item, r.weight, r.weight_unit, r.height,
        r.width, r.length, r.dimension_unit, r.items_per_package, r.brand, r.days_to_ship,
-       r.ship_price_ttc, r.origin_country_code, r.extra, r.is_active, r.publish_on_web,
-       r.content_hash, r.last_synced_at
-FROM json_to_recordset(%(rows)s::json) AS r (
-    sku text, erp_id text, name text, description text, slug text, barcode text,
-    erp_unit_code text, erp_vat_code text, erp_family_code text, erp_subfamily_code text,
-    unit_code text, unit_label text, vat_code text, vat_label text, vat_rate numeric,
-    family_code text, family_label text, subfamily_code text, subfamily_label text,
-    unit_price numeric, price_excl_vat numeric, price_incl_vat numeric, vat_amount numeric,
-    catalog_price numeric, purchase_price numeric, minimum_order_quantity numeric,
-    currency text, manage_stock boolean, allow_negative_stock boolean,
-    stock_booking_allowed boolean, automatic_stock_booking boolean, tracking_mode text,
-    pick_movement_disallowed_on_totally_booked_item boolean,
-    weight numeric, weight_unit text, height numeric, width numeric, length numeric,
-    dimension_unit text, items_per_package numeric,
-    brand text, days_to_ship integer, ship_price_ttc numeric, origin_country_code text,
-    extra jsonb, is_active boolean, publish_on_web boolean, content_hash text,
-    last_synced_at timestamptz
-)
+       r.ship_price_ttc, r.origin_country_code,
+       jsonb_strip_nulls(jsonb_build_object('meta_title', r.meta_title,
+           'meta_description', r.meta_description, 'meta_keywords', r.meta_keywords)),
+       r.is_active, r.publish_on_web, r.content_hash, r.last_synced_at
+FROM ingest_staged_items AS r
 ORDER BY r.sku COLLATE "C"
 ON CONFLICT (vendor_id, sku) DO UPDATE SET
     erp_id = EXCLUDED.erp_id,
@@ -106,7 +141,7 @@ ON CONFLICT (vendor_id, sku) DO UPDATE SET
     is_obsolete = false
 WHERE items.content_hash IS DISTINCT FROM EXCLUDED.content_hash
   AND items.last_synced_at <= EXCLUDED.last_synced_at
-RETURNING id, sku
+RETURNING sku
 
 -- retire_items --
 -- Tombstones: deactivate items (not when stale, same hash, or already inactive without a hash).
@@ -125,9 +160,15 @@ RETURNING i.sku
 
 -- stored_warehouses --
 -- Stored version (hash, sync time, inactive) of a vendor's warehouses, by ERP id.
-SELECT erp_warehouse_id AS key, content_hash, last_synced_at, NOT is_active AS retired
-FROM warehouses
-WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = ANY(%(keys)s::text[])
+-- One unique-index probe per key, whatever the statistics (as stored_items).
+SELECT w.erp_warehouse_id AS key, w.content_hash, w.last_synced_at, NOT w.is_active AS retired
+FROM unnest(%(keys)b::text[]) AS k (erp_warehouse_id)
+CROSS JOIN LATERAL (
+    SELECT erp_warehouse_id, content_hash, last_synced_at, is_active
+    FROM warehouses
+    WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = k.erp_warehouse_id
+    LIMIT 1
+) AS w
 
 -- warehouse_code_holders --
 -- Which warehouse (ERP id) holds each of these codes of a vendor.
@@ -139,7 +180,7 @@ WHERE vendor_id = %(vendor_id)s AND code = ANY(%(codes)s::text[])
 -- Lock warehouses about to be written by more than one statement, in key order.
 SELECT id
 FROM warehouses
-WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = ANY(%(keys)s::text[])
+WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = ANY(%(keys)b::text[])
 ORDER BY erp_warehouse_id
 FOR NO KEY UPDATE
 
@@ -200,24 +241,37 @@ RETURNING w.erp_warehouse_id
 
 -- stored_stock --
 -- Per pushed stock key: item and warehouse ids (NULL when unknown) and the stored version.
+-- Each lookup is one unique-index probe per key (LATERAL … LIMIT 1 is never flattened),
+-- so the plan does not depend on planner statistics (a hash join of all the vendor's
+-- items and stock otherwise, when there are none).
 SELECT k.item_sku, k.erp_warehouse_id, i.id AS item_id, w.id AS warehouse_id,
-       s.content_hash, s.last_synced_at,
-       (s.real_stock = 0 AND s.virtual_stock = 0 AND s.reserved_quantity = 0
-        AND s.ordered_quantity = 0 AND s.incoming_quantity = 0
-        AND coalesce(s.stock_value, 0) = 0) AS retired
-FROM unnest(%(item_skus)s::text[], %(erp_warehouse_ids)s::text[])
+       s.content_hash, s.last_synced_at, s.retired
+FROM unnest(%(item_skus)b::text[], %(erp_warehouse_ids)b::text[])
      AS k (item_sku, erp_warehouse_id)
-LEFT JOIN items AS i ON i.vendor_id = %(vendor_id)s AND i.sku = k.item_sku
-LEFT JOIN warehouses AS w
-       ON w.vendor_id = %(vendor_id)s AND w.erp_warehouse_id = k.erp_warehouse_id
-LEFT JOIN stock AS s
-       ON s.vendor_id = %(vendor_id)s AND s.warehouse_id = w.id AND s.item_id = i.id
+LEFT JOIN LATERAL (
+    SELECT id FROM items WHERE vendor_id = %(vendor_id)s AND sku = k.item_sku LIMIT 1
+) AS i ON true
+LEFT JOIN LATERAL (
+    SELECT id
+    FROM warehouses
+    WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = k.erp_warehouse_id
+    LIMIT 1
+) AS w ON true
+LEFT JOIN LATERAL (
+    SELECT content_hash, last_synced_at,
+           (real_stock = 0 AND virtual_stock = 0 AND reserved_quantity = 0
+            AND ordered_quantity = 0 AND incoming_quantity = 0
+            AND coalesce(stock_value, 0) = 0) AS retired
+    FROM stock
+    WHERE vendor_id = %(vendor_id)s AND warehouse_id = w.id AND item_id = i.id
+    LIMIT 1
+) AS s ON true
 
 -- lock_stock --
 -- Lock stock rows about to be written by more than one statement, in key order.
 SELECT s.id
 FROM stock AS s
-JOIN unnest(%(warehouse_ids)s::uuid[], %(item_ids)s::uuid[]) AS k (warehouse_id, item_id)
+JOIN unnest(%(warehouse_ids)b::uuid[], %(item_ids)b::uuid[]) AS k (warehouse_id, item_id)
   ON s.warehouse_id = k.warehouse_id AND s.item_id = k.item_id
 WHERE s.vendor_id = %(vendor_id)s
 ORDER BY s.warehouse_id, s.item_id
@@ -228,12 +282,35 @@ FOR NO KEY UPDATE OF s
 -- upserts lock them (an upsert that sets `code` takes the lock a FK check waits for).
 SELECT id
 FROM warehouses
-WHERE id = ANY(%(warehouse_ids)s::uuid[])
+WHERE id = ANY(%(warehouse_ids)b::uuid[])
 ORDER BY erp_warehouse_id
 FOR KEY SHARE
 
+-- stage_stock --
+-- The temp table stock rows are loaded into by COPY (copy_stock), as stage_items.
+CREATE TEMP TABLE IF NOT EXISTS ingest_staged_stock (
+    item_id uuid, warehouse_id uuid, real_stock numeric, virtual_stock numeric,
+    reserved_quantity numeric, ordered_quantity numeric, incoming_quantity numeric,
+    pump numeric, stock_value numeric, min_stock numeric, max_stock numeric,
+    stock_to_order_threshold numeric, last_synced_from text, content_hash text,
+    last_synced_at timestamptz
+) ON COMMIT DELETE ROWS
+
+-- clear_staged_stock --
+-- Rows staged earlier in the same transaction go first (as clear_staged_items).
+DELETE FROM ingest_staged_stock
+
+-- copy_stock --
+-- Stock rows to upsert, one text COPY row each (the columns of ingest_staged_stock, in order).
+COPY ingest_staged_stock (
+    item_id, warehouse_id, real_stock, virtual_stock, reserved_quantity, ordered_quantity,
+    incoming_quantity, pump, stock_value, min_stock, max_stock, stock_to_order_threshold,
+    last_synced_from, content_hash, last_synced_at
+) FROM STDIN
+
 -- upsert_stock --
--- Insert/update stock rows from a JSON array, in key order; unchanged or older rows are not written.
+-- Insert/update the staged stock rows (copy_stock), in key order; unchanged or older rows
+-- are not written.
 INSERT INTO stock (
     vendor_id, item_id, warehouse_id, real_stock, virtual_stock, reserved_quantity,
     ordered_quantity, incoming_quantity, pump, stock_value, min_stock, max_stock,
@@ -244,13 +321,7 @@ SELECT %(vendor_id)s,
        r.ordered_quantity, r.incoming_quantity, r.pump, r.stock_value, r.min_stock,
        r.max_stock, r.stock_to_order_threshold, r.last_synced_from, r.content_hash,
        r.last_synced_at
-FROM json_to_recordset(%(rows)s::json) AS r (
-    item_id uuid, warehouse_id uuid, real_stock numeric, virtual_stock numeric,
-    reserved_quantity numeric, ordered_quantity numeric, incoming_quantity numeric,
-    pump numeric, stock_value numeric, min_stock numeric, max_stock numeric,
-    stock_to_order_threshold numeric, last_synced_from text, content_hash text,
-    last_synced_at timestamptz
-)
+FROM ingest_staged_stock AS r
 ORDER BY r.warehouse_id, r.item_id
 ON CONFLICT (vendor_id, warehouse_id, item_id) DO UPDATE SET
     real_stock = EXCLUDED.real_stock,
@@ -295,7 +366,7 @@ RETURNING s.item_id, s.warehouse_id
 -- Lock items whose stock totals change, in sku order like every other item write.
 SELECT id
 FROM items
-WHERE id = ANY(%(item_ids)s::uuid[])
+WHERE id = ANY(%(item_ids)b::uuid[])
 ORDER BY sku
 FOR NO KEY UPDATE
 
@@ -311,7 +382,7 @@ FROM (
            sum(s.virtual_stock) AS virtual_stock,
            sum(s.reserved_quantity) AS reserved_quantity
     FROM stock AS s
-    WHERE s.item_id = ANY(%(item_ids)s::uuid[])
+    WHERE s.item_id = ANY(%(item_ids)b::uuid[])
     GROUP BY s.item_id
 ) AS t
 WHERE i.id = t.item_id
@@ -347,7 +418,7 @@ DELETE FROM ingest_rejections
 WHERE id IN (
     SELECT id
     FROM ingest_rejections
-    WHERE vendor_id = %(vendor_id)s AND entity = %(entity)s AND row_key = ANY(%(keys)s::text[])
+    WHERE vendor_id = %(vendor_id)s AND entity = %(entity)s AND row_key = ANY(%(keys)b::text[])
     ORDER BY row_key COLLATE "C"
     FOR UPDATE
 )
@@ -358,7 +429,7 @@ SELECT DISTINCT blocked_by_code
 FROM ingest_rejections
 WHERE vendor_id = %(vendor_id)s
   AND blocked_by_type = %(blocked_by_type)s
-  AND blocked_by_code = ANY(%(codes)s::text[])
+  AND blocked_by_code = ANY(%(codes)b::text[])
 
 -- rejections_to_replay --
 -- A vendor's rejected rows to re-run, optionally of one entity or blocked by given codes.
@@ -383,12 +454,209 @@ ORDER BY last_seen_at DESC, id
 LIMIT %(limit)s OFFSET %(offset)s
 
 -- record_ingest_batch --
--- One row per committed ingest request.
+-- One row per committed ingest request (snapshot columns NULL unless a snapshot page).
 INSERT INTO ingest_batches (
     vendor_id, entity, mode, received_count, processed_count, skipped_count, failed_count,
-    bytes, duration_ms, correlation_id
+    bytes, duration_ms, correlation_id, snapshot_id, snapshot_page, snapshot_last,
+    snapshot_keys
 )
 VALUES (
     %(vendor_id)s, %(entity)s, %(mode)s, %(received_count)s, %(processed_count)s,
-    %(skipped_count)s, %(failed_count)s, %(bytes)s, %(duration_ms)s, %(correlation_id)s
+    %(skipped_count)s, %(failed_count)s, %(bytes)s, %(duration_ms)s, %(correlation_id)s,
+    %(snapshot_id)s, %(snapshot_page)s, %(snapshot_last)s, %(snapshot_keys)s::text[]
 )
+
+-- Full snapshots (issue 4) -------------------------------------------------------------
+-- Every statement below reads what a snapshot contained as the union of the
+-- snapshot_keys of its pages (ingest_batches), compared with the table in SQL.
+
+-- snapshot_state --
+-- Pages of a snapshot committed so far, and its last page once it is complete.
+SELECT (
+           SELECT last_page
+           FROM ingest_snapshots
+           WHERE vendor_id = %(vendor_id)s AND entity = %(entity)s
+             AND snapshot_id = %(snapshot_id)s
+       ) AS completed_last_page,
+       ARRAY(
+           SELECT DISTINCT snapshot_page
+           FROM ingest_batches
+           WHERE vendor_id = %(vendor_id)s AND entity = %(entity)s
+             AND snapshot_id = %(snapshot_id)s
+           ORDER BY snapshot_page
+       ) AS pages
+
+-- complete_snapshot --
+-- The last page committed: the snapshot's row; no row when it was already complete.
+INSERT INTO ingest_snapshots (
+    vendor_id, entity, snapshot_id, last_page, forced, correlation_id
+)
+VALUES (
+    %(vendor_id)s, %(entity)s, %(snapshot_id)s, %(last_page)s, %(forced)s, %(correlation_id)s
+)
+ON CONFLICT (vendor_id, entity, snapshot_id) DO NOTHING
+RETURNING id
+
+-- lock_pending_snapshot --
+-- The snapshot's row, locked for its job; no row unless it is still pending.
+SELECT id, forced
+FROM ingest_snapshots
+WHERE vendor_id = %(vendor_id)s AND entity = %(entity)s AND snapshot_id = %(snapshot_id)s
+  AND status = 'pending'
+FOR UPDATE
+
+-- finish_snapshot --
+-- What the job did with a snapshot (applied or refused), with its counts.
+UPDATE ingest_snapshots
+SET status = %(status)s,
+    sent_keys = %(sent_keys)s,
+    active_rows = %(active_rows)s,
+    missing_rows = %(missing_rows)s,
+    removed_rows = %(removed_rows)s,
+    max_removal_share = %(max_removal_share)s,
+    refusal_reason = %(refusal_reason)s,
+    finished_at = now()
+WHERE id = %(id)s
+
+-- count_items_missing_from_snapshot --
+-- Distinct keys sent, active items, and active items no page carried (that existed when
+-- the snapshot's first page began: rows created since cannot be in it).
+WITH pages AS (
+    SELECT snapshot_keys, created_at
+    FROM ingest_batches
+    WHERE vendor_id = %(vendor_id)s AND entity = 'items' AND snapshot_id = %(snapshot_id)s
+), sent AS (
+    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+)
+SELECT (SELECT count(*) FROM sent) AS sent_keys,
+       count(*) AS active_rows,
+       count(*) FILTER (
+           WHERE i.created_at < (SELECT min(created_at) FROM pages)
+             AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = i.sku)
+       ) AS missing_rows
+FROM items AS i
+WHERE i.vendor_id = %(vendor_id)s AND i.is_active
+
+-- retire_items_missing_from_snapshot --
+-- Deactivate and mark obsolete the active items counted missing above, locked in sku
+-- order like every item write. The hash becomes 'deleted' (as for tombstones), so the
+-- row's content, pushed again, lands.
+WITH pages AS (
+    SELECT snapshot_keys, created_at
+    FROM ingest_batches
+    WHERE vendor_id = %(vendor_id)s AND entity = 'items' AND snapshot_id = %(snapshot_id)s
+), sent AS (
+    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+), missing AS (
+    SELECT i.id
+    FROM items AS i
+    WHERE i.vendor_id = %(vendor_id)s AND i.is_active
+      AND i.created_at < (SELECT min(created_at) FROM pages)
+      AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = i.sku)
+    ORDER BY i.sku
+    FOR NO KEY UPDATE
+)
+UPDATE items AS i
+SET is_active = false, is_obsolete = true, content_hash = 'deleted'
+FROM missing
+WHERE i.id = missing.id AND i.is_active
+RETURNING i.id
+
+-- count_warehouses_missing_from_snapshot --
+-- Distinct keys sent, active warehouses, and active warehouses no page carried.
+WITH pages AS (
+    SELECT snapshot_keys, created_at
+    FROM ingest_batches
+    WHERE vendor_id = %(vendor_id)s AND entity = 'warehouses' AND snapshot_id = %(snapshot_id)s
+), sent AS (
+    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+)
+SELECT (SELECT count(*) FROM sent) AS sent_keys,
+       count(*) AS active_rows,
+       count(*) FILTER (
+           WHERE w.created_at < (SELECT min(created_at) FROM pages)
+             AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = w.erp_warehouse_id)
+       ) AS missing_rows
+FROM warehouses AS w
+WHERE w.vendor_id = %(vendor_id)s AND w.is_active
+
+-- retire_warehouses_missing_from_snapshot --
+-- Deactivate the active warehouses counted missing above, locked in ERP id order.
+WITH pages AS (
+    SELECT snapshot_keys, created_at
+    FROM ingest_batches
+    WHERE vendor_id = %(vendor_id)s AND entity = 'warehouses' AND snapshot_id = %(snapshot_id)s
+), sent AS (
+    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+), missing AS (
+    SELECT w.id
+    FROM warehouses AS w
+    WHERE w.vendor_id = %(vendor_id)s AND w.is_active
+      AND w.created_at < (SELECT min(created_at) FROM pages)
+      AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = w.erp_warehouse_id)
+    ORDER BY w.erp_warehouse_id
+    FOR NO KEY UPDATE
+)
+UPDATE warehouses AS w
+SET is_active = false, content_hash = 'deleted'
+FROM missing
+WHERE w.id = missing.id AND w.is_active
+RETURNING w.id
+
+-- count_stock_missing_from_snapshot --
+-- Distinct keys sent, stock rows not zero, and those no page carried (itemSku|erpWarehouseId).
+WITH pages AS (
+    SELECT snapshot_keys, created_at
+    FROM ingest_batches
+    WHERE vendor_id = %(vendor_id)s AND entity = 'stock' AND snapshot_id = %(snapshot_id)s
+), sent AS (
+    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+)
+SELECT (SELECT count(*) FROM sent) AS sent_keys,
+       count(*) AS active_rows,
+       count(*) FILTER (
+           WHERE s.created_at < (SELECT min(created_at) FROM pages)
+             AND NOT EXISTS (
+                 SELECT 1 FROM sent WHERE sent.key = i.sku || '|' || w.erp_warehouse_id
+             )
+       ) AS missing_rows
+FROM stock AS s
+JOIN items AS i ON i.id = s.item_id
+JOIN warehouses AS w ON w.id = s.warehouse_id
+WHERE s.vendor_id = %(vendor_id)s
+  AND NOT (s.real_stock = 0 AND s.virtual_stock = 0 AND s.reserved_quantity = 0
+           AND s.ordered_quantity = 0 AND s.incoming_quantity = 0
+           AND coalesce(s.stock_value, 0) = 0)
+
+-- zero_stock_missing_from_snapshot --
+-- Zero the stock rows counted missing above (as a tombstone does), locked in the key
+-- order of every stock write; the item totals follow (update_item_stock_totals).
+WITH pages AS (
+    SELECT snapshot_keys, created_at
+    FROM ingest_batches
+    WHERE vendor_id = %(vendor_id)s AND entity = 'stock' AND snapshot_id = %(snapshot_id)s
+), sent AS (
+    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+), missing AS (
+    SELECT s.id
+    FROM stock AS s
+    JOIN items AS i ON i.id = s.item_id
+    JOIN warehouses AS w ON w.id = s.warehouse_id
+    WHERE s.vendor_id = %(vendor_id)s
+      AND NOT (s.real_stock = 0 AND s.virtual_stock = 0 AND s.reserved_quantity = 0
+               AND s.ordered_quantity = 0 AND s.incoming_quantity = 0
+               AND coalesce(s.stock_value, 0) = 0)
+      AND s.created_at < (SELECT min(created_at) FROM pages)
+      AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = i.sku || '|' || w.erp_warehouse_id)
+    ORDER BY s.warehouse_id, s.item_id
+    FOR NO KEY UPDATE OF s
+)
+UPDATE stock AS s
+SET real_stock = 0, virtual_stock = 0, reserved_quantity = 0, ordered_quantity = 0,
+    incoming_quantity = 0, stock_value = 0, content_hash = 'deleted'
+FROM missing
+WHERE s.id = missing.id
+  AND NOT (s.real_stock = 0 AND s.virtual_stock = 0 AND s.reserved_quantity = 0
+           AND s.ordered_quantity = 0 AND s.incoming_quantity = 0
+           AND coalesce(s.stock_value, 0) = 0)
+RETURNING s.item_id

@@ -11,11 +11,14 @@ from restosync.services.ingest.service import (
     replay_rejections,
     run_rows,
 )
+from restosync.services.ingest.snapshots import SnapshotOutcome, apply_snapshot
 
 __all__ = [
     "CodeResolver",
     "IngestContext",
     "Push",
+    "SnapshotOutcome",
+    "apply_snapshot",
     "defer_replay",
     "ingest_push",
     "list_rejections",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from restosync.db import ingest as ingest_db
@@ -11,17 +13,34 @@ from restosync.services.ingest.context import IngestContext, settle_writes
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
 
-async def apply_stock(ctx: IngestContext, candidates: list[Candidate], outcome: Outcome) -> None:
-    """Steps 5-8 for stock: stored versions, key resolution, writes, item totals."""
-    targets = await _targets(ctx, candidates)
+async def lookup_stock(ctx: IngestContext, keys: list[tuple[str, ...]]) -> dict[str, StockTarget]:
+    """Item, warehouse and stored version of these (itemSku, erpWarehouseId), by key."""
+    pairs = [(item_sku, erp_warehouse_id) for item_sku, erp_warehouse_id in keys]
+    return await ingest_db.stock_targets(ctx.conn, ctx.vendor_id, pairs)
+
+
+async def apply_stock(
+    ctx: IngestContext,
+    candidates: list[Candidate],
+    outcome: Outcome,
+    known: Mapping[str, StockTarget],
+) -> None:
+    """Steps 5-8 for stock: stored versions, key resolution (those not `known` yet), writes,
+    item totals."""
+    targets = {c.key: known[c.key] for c in candidates if c.key in known}
+    missing = [c for c in candidates if c.key not in known]
+    if missing:
+        targets.update(await _targets(ctx, missing))
     stored = {key: t.stored for key, t in targets.items() if t.stored is not None}
     survivors = check_stored(candidates, stored, outcome)
     upserts = _resolved([c for c in survivors if not c.tombstone], targets, outcome)
     tombstones = [c for c in survivors if c.tombstone]
     await _lock(ctx, upserts, tombstones, targets)
-    written = await ingest_db.write_rows(
-        ctx.conn, "upsert_stock", ctx.vendor_id, [_record(c, targets[c.key]) for c in upserts]
-    )
+    written: list[tuple[Any, ...]] = []
+    if upserts:
+        records = (_record(c, targets[c.key]) for c in upserts)
+        await ingest_db.stage_rows(ctx.conn, "stock", records)
+        written = await ingest_db.write_staged(ctx.conn, "upsert_stock", ctx.vendor_id)
     retired = await ingest_db.write_rows(
         ctx.conn,
         "retire_stock",
@@ -31,7 +50,8 @@ async def apply_stock(ctx: IngestContext, candidates: list[Candidate], outcome: 
     keys = {(t.item_id, t.warehouse_id): key for key, t in targets.items()}
     await settle_writes(
         upserts + tombstones,
-        {keys[(row["item_id"], row["warehouse_id"])] for row in (*written, *retired)},
+        {keys[(item_id, warehouse_id)] for item_id, warehouse_id in written}
+        | {keys[(row["item_id"], row["warehouse_id"])] for row in retired},
         outcome,
         lambda missed: _reread(ctx, missed),
     )
@@ -103,13 +123,21 @@ async def _lock(
         )
 
 
-def _record(candidate: Candidate, target: StockTarget) -> dict[str, Any]:
+# The row's own values, in the column order of `copy_stock` (after item and warehouse ids).
+_COPIED_FIELDS = (
+    "real_stock", "virtual_stock", "reserved_quantity", "ordered_quantity",
+    "incoming_quantity", "pump", "stock_value", "min_stock", "max_stock",
+    "stock_to_order_threshold", "last_synced_from", "content_hash", "last_synced_at",
+)  # fmt: skip
+if ingest_db.copy_columns("stock") != ("item_id", "warehouse_id", *_COPIED_FIELDS):
+    raise RuntimeError("stock: `_record` no longer matches the columns of copy_stock")
+_COPIED = attrgetter(*_COPIED_FIELDS)
+
+
+def _record(candidate: Candidate, target: StockTarget) -> tuple[Any, ...]:
+    """The row's `copy_stock` values."""
     assert isinstance(candidate.row, StockRow)
-    record = candidate.row.model_dump(
-        by_alias=False, exclude={"deleted", "item_sku", "erp_warehouse_id"}
-    )
-    record.update(item_id=target.item_id, warehouse_id=target.warehouse_id)
-    return record
+    return (target.item_id, target.warehouse_id, *_COPIED(candidate.row))
 
 
 def _tombstone_record(candidate: Candidate, target: StockTarget) -> dict[str, Any]:

@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 
 from restosync.db import ingest as ingest_db
 from restosync.errors import Conflict
-from restosync.models.ingest import WarehouseRow, WarehouseTombstone
+from restosync.models.ingest import StoredVersion, WarehouseRow, WarehouseTombstone
 from restosync.models.problem import ProblemFieldError
 from restosync.services.ingest.context import IngestContext, settle_writes
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
 
+async def lookup_warehouses(
+    ctx: IngestContext, keys: list[tuple[str, ...]]
+) -> dict[str, StoredVersion | None]:
+    """Stored versions of these warehouses (None when there is none), by ERP id."""
+    erp_ids = [erp_id for (erp_id,) in keys]
+    stored = await ingest_db.stored_warehouses(ctx.conn, ctx.vendor_id, erp_ids)
+    return {erp_id: stored.get(erp_id) for erp_id in erp_ids}
+
+
 async def apply_warehouses(
-    ctx: IngestContext, candidates: list[Candidate], outcome: Outcome
+    ctx: IngestContext,
+    candidates: list[Candidate],
+    outcome: Outcome,
+    known: Mapping[str, StoredVersion | None],
 ) -> None:
-    """Steps 5-8 for warehouses: stored versions, code conflicts, writes."""
-    keys = [c.key for c in candidates]
-    stored = await ingest_db.stored_warehouses(ctx.conn, ctx.vendor_id, keys)
+    """Steps 5-8 for warehouses: stored versions (those not `known` yet), code conflicts, writes."""
+    stored = {c.key: v for c in candidates if (v := known.get(c.key)) is not None}
+    missing = [c.key for c in candidates if c.key not in known]
+    if missing:
+        stored.update(await ingest_db.stored_warehouses(ctx.conn, ctx.vendor_id, missing))
     survivors = check_stored(candidates, stored, outcome)
     upserts = await _without_code_conflicts([c for c in survivors if not c.tombstone], ctx, outcome)
     tombstones = [c for c in survivors if c.tombstone]

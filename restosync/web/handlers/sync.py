@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
-from restosync.errors import BadRequest, FieldError, InvalidInput, PayloadTooLarge
-from restosync.models.ingest import Entity, Mode, SyncQuery
+from restosync.errors import BadRequest, FieldError, Forbidden, InvalidInput, PayloadTooLarge
+from restosync.models.ingest import Entity, Mode, SnapshotPage, SyncQuery
 from restosync.services import ingest
-from restosync.web.auth import authenticate_agent, limit_agent
-from restosync.web.keys import CORRELATION_ID, MAPPING_RESOLVER, POOL, SETTINGS
-from restosync.web.requests import parse_json, parse_query, read_json_bytes
-from restosync.web.responses import model_response
+from restosync.web.auth import VENDOR_HEADER, authenticate_agent, bearer_token, limit_agent
+from restosync.web.keys import AGENT_AUTH, CORRELATION_ID, MAPPING_RESOLVER, POOL, SETTINGS
+from restosync.web.requests import field_errors, parse_json, parse_query, read_json_bytes
+from restosync.web.responses import JSON
 
 MAX_VENDOR_ID = 100
 
@@ -21,9 +22,15 @@ async def push(request: web.Request, entity: Entity, mode: Mode) -> web.Response
     """Validate, deduplicate, map and upsert the pushed rows in one transaction."""
     max_rows, max_bytes = _limits(request, mode)
     query = parse_query(request, SyncQuery)
+    agent = await _authenticate_before_reading(request)
     body = await read_json_bytes(request, max_bytes)
-    vendor_id, rows = _envelope(parse_json(body), entity)
-    vendor_id = await authenticate_agent(request, vendor_id)
+    data = parse_json(body)
+    vendor_id, rows = _envelope(data, entity)
+    snapshot = _snapshot(data, mode)
+    if agent is None:
+        vendor_id = await authenticate_agent(request, vendor_id)
+    elif agent != vendor_id:
+        raise Forbidden("vendorId is not the authenticated agent's vendor.")
     await limit_agent(request, vendor_id)
     if len(rows) > max_rows:
         raise PayloadTooLarge(
@@ -42,9 +49,10 @@ async def push(request: web.Request, entity: Entity, mode: Mode) -> web.Response
             dry_run=query.dry_run,
             correlation_id=request.get(CORRELATION_ID),
             may_contain_nul=b"\\u0000" in body,
+            snapshot=snapshot,
         ),
     )
-    return model_response(result, exclude_none=True)
+    return web.Response(body=result.json(), content_type=JSON)
 
 
 async def push_items(request: web.Request) -> web.Response:
@@ -77,6 +85,20 @@ async def push_warehouses_batch(request: web.Request) -> web.Response:
     return await push(request, "warehouses", "batch")
 
 
+async def _authenticate_before_reading(request: web.Request) -> str | None:
+    """The agent's vendor, its token checked before a body of up to 10 MB is read.
+
+    Only an agent that names itself (`X-Vendor-ID`, as the reference agent does) can be
+    checked before reading; without that header, nor a token, the answer is 401 at once.
+    With a token but no header, the body's `vendorId` names the agent: None, check later.
+    """
+    claimed = request.headers.get(VENDOR_HEADER, "").strip()
+    token = bearer_token(request)
+    if not claimed and token is not None:
+        return None
+    return await request.app[AGENT_AUTH].authenticate(claimed, token)
+
+
 def _limits(request: web.Request, mode: Mode) -> tuple[int, int]:
     settings = request.app[SETTINGS]
     if mode == "batch":
@@ -98,3 +120,23 @@ def _envelope(data: Any, entity: Entity) -> tuple[str, list[Any]]:
     if not isinstance(rows, list):
         raise BadRequest(f"The request body must carry {entity!r}: a list of rows.")
     return vendor_id, rows
+
+
+def _snapshot(data: dict[str, Any], mode: Mode) -> SnapshotPage | None:
+    """The `snapshot` of a full push (docs/ingest.md); 400 on an incremental endpoint."""
+    raw = data.get("snapshot")
+    if raw is None:
+        return None
+    if mode != "batch":
+        raise BadRequest(
+            "A snapshot is accepted only by the full-push endpoints "
+            "(POST /api/sync/{items|stock|warehouses}/batch)."
+        )
+    if not isinstance(raw, dict):
+        error = FieldError(("snapshot",), "must be an object {id, page, last}")
+        raise InvalidInput(errors=(error,))
+    try:
+        return SnapshotPage.model_validate(raw)
+    except ValidationError as exc:
+        errors = tuple(FieldError(("snapshot", *e.loc), e.msg) for e in field_errors(exc))
+        raise InvalidInput(errors=errors) from None

@@ -1,0 +1,75 @@
+"""What every benchmark needs: a throwaway database, the web app on a port, the machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import psycopg
+from aiohttp import web
+
+from restosync.db.migrate import apply_migrations
+from restosync.embedded import EmbeddedPostgres, database_url, ensure_database
+from restosync.settings import Settings
+from restosync.web.app import create_app
+
+
+@contextmanager
+def bench_database(server_url: str | None = None) -> Iterator[str]:
+    """A migrated database of its own on `server_url` or DATABASE_URL's server (else an
+    embedded one), dropped afterwards."""
+    folder, embedded = None, None
+    server_url = server_url or os.environ.get("DATABASE_URL")
+    if server_url is None:
+        folder = Path(tempfile.mkdtemp(prefix="rs-bench-"))
+        embedded = EmbeddedPostgres(folder / "pgdata")
+        server_url = embedded.start()
+    name = f"rs_bench_{secrets.token_hex(4)}"
+    url = ensure_database(server_url, name)
+    try:
+        apply_migrations(url)
+        yield url
+    finally:
+        with psycopg.connect(database_url(server_url, "postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if embedded is not None:
+            embedded.stop()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, str]]:
+    """The full web app on a free loopback port: the app and its base URL."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield app, f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """`<cpu>, <n> cores, Python <version>`, for the first line of a benchmark's output."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -1,0 +1,501 @@
+"""Benchmark: ingest through HTTP against the same rows upserted by plain SQL (the floor).
+
+    .venv/bin/python -m bench.ingest [--items 50000] [--warehouses 3] [--requests 100]
+                                     [--batches 5] [--clients 2] [--database-url URL]
+
+The server given by --database-url (default: TEST_DATABASE_URL, else DATABASE_URL) gets
+a scratch database, dropped afterwards; with neither, an embedded PostgreSQL runs in a
+temporary folder. The rows are the reference agent's simulated catalog
+(`restosync.agent.catalog`: every §4.2 field, ~1 KB an item on the wire), pushed as the
+agent pushes them (`restosync.agent.push.request_bodies`) to the full web app on a
+loopback port (agent token auth, mappings seeded, rate limits off). Bodies are built
+before the clock starts: the server is measured, not the agent. In one run:
+
+1. Incremental: `--requests` sequential `POST /api/sync/items` of 500 new items: p50/p99.
+2. Batch vs floor: `--batches` rounds of 5000 new items, `POST /api/sync/items/batch`
+   against one `INSERT … SELECT FROM json_to_recordset … JOIN mappings … ON CONFLICT DO
+   UPDATE` of the same rows for another vendor (same tables, one transaction each).
+3. Sustained: all `--items` items, then their stock rows (`--warehouses` per item), in
+   batch pages of 5000 from `--clients` concurrent clients; then the same items again
+   (unchanged: all skipped). The same rows by plain SQL, page by page, for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import secrets
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import psycopg
+
+from bench.common import bench_database, machine, serving
+from restosync.agent.catalog import MAPPINGS, Catalog, CatalogEntity, Row
+from restosync.agent.client import AgentClient
+from restosync.agent.credentials import AgentCredentials
+from restosync.agent.push import BATCH_LIMITS, INCREMENTAL_LIMITS, PushLimits, request_bodies
+from restosync.settings import load_settings
+
+AGENT_SECRET = "bench-enrolment-" + secrets.token_hex(8)
+API_SECRET = "i" * 32
+PAGE = 5000
+TARGETS = {
+    "batch_ratio": 2.0,
+    "items_per_s": 15_000,
+    "stock_per_s": 15_000,
+    "unchanged_per_s": 40_000,
+    "p99_ms": 60.0,
+}
+
+# The floor: what a hand-written loader does with the same wire rows, in one statement.
+# (wire field, column, type); unit/vat/family/subfamily are mapped by joins, the slug is
+# the sku lowercased, the meta fields go to `extra` as the service stores them.
+_ITEM_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("sku", "sku", "text"), ("erpId", "erp_id", "text"), ("name", "name", "text"),
+    ("description", "description", "text"), ("barcode", "barcode", "text"),
+    ("erpUnitCode", "erp_unit_code", "text"), ("erpVatCode", "erp_vat_code", "text"),
+    ("erpFamilyCode", "erp_family_code", "text"),
+    ("erpSubfamilyCode", "erp_subfamily_code", "text"),
+    ("unitPrice", "unit_price", "numeric"), ("priceExclVat", "price_excl_vat", "numeric"),
+    ("priceInclVat", "price_incl_vat", "numeric"), ("vatAmount", "vat_amount", "numeric"),
+    ("catalogPrice", "catalog_price", "numeric"),
+    ("purchasePrice", "purchase_price", "numeric"),
+    ("minimumOrderQuantity", "minimum_order_quantity", "numeric"),
+    ("currency", "currency", "text"), ("manageStock", "manage_stock", "boolean"),
+    ("allowNegativeStock", "allow_negative_stock", "boolean"),
+    ("stockBookingAllowed", "stock_booking_allowed", "boolean"),
+    ("automaticStockBooking", "automatic_stock_booking", "boolean"),
+    ("trackingMode", "tracking_mode", "text"),
+    ("pickMovementDisallowedOnTotallyBookedItem",
+     "pick_movement_disallowed_on_totally_booked_item", "boolean"),
+    ("weight", "weight", "numeric"), ("weightUnit", "weight_unit", "text"),
+    ("height", "height", "numeric"), ("width", "width", "numeric"),
+    ("length", "length", "numeric"), ("dimensionUnit", "dimension_unit", "text"),
+    ("itemsPerPackage", "items_per_package", "numeric"), ("brand", "brand", "text"),
+    ("daysToShip", "days_to_ship", "integer"), ("shipPriceTtc", "ship_price_ttc", "numeric"),
+    ("originCountryCode", "origin_country_code", "text"),
+    ("isActive", "is_active", "boolean"), ("publishOnWeb", "publish_on_web", "boolean"),
+    ("contentHash", "content_hash", "text"), ("lastSyncedAt", "last_synced_at", "timestamptz"),
+)  # fmt: skip
+_MAPPED = (
+    "unit_code", "unit_label", "vat_code", "vat_label", "vat_rate", "family_code",
+    "family_label", "subfamily_code", "subfamily_label",
+)  # fmt: skip
+_ITEM_TARGETS = ", ".join([c for _, c, _ in _ITEM_COLUMNS] + list(_MAPPED) + ["slug", "extra"])
+FLOOR_ITEMS = f"""
+INSERT INTO items (vendor_id, {_ITEM_TARGETS})
+SELECT %(vendor_id)s, {", ".join(f'r."{w}"' for w, _, _ in _ITEM_COLUMNS)},
+       u.resto_code, u.resto_label, v.resto_code, v.resto_label, v.vat_rate,
+       f.resto_code, f.resto_label, sf.resto_code, sf.resto_label,
+       lower(r."sku"),
+       jsonb_strip_nulls(jsonb_build_object('meta_title', r."metaTitle",
+           'meta_description', r."metaDescription", 'meta_keywords', r."metaKeywords"))
+FROM json_to_recordset(%(rows)s::json) AS r (
+    {", ".join(f'"{w}" {t}' for w, _, t in _ITEM_COLUMNS)},
+    "metaTitle" text, "metaDescription" text, "metaKeywords" text
+)
+JOIN erp_code_mappings AS u ON u.vendor_id = %(vendor_id)s AND u.mapping_type = 'unit'
+     AND u.erp_code = r."erpUnitCode"
+JOIN erp_code_mappings AS v ON v.vendor_id = %(vendor_id)s AND v.mapping_type = 'vat'
+     AND v.erp_code = r."erpVatCode"
+LEFT JOIN erp_code_mappings AS f ON f.vendor_id = %(vendor_id)s
+     AND f.mapping_type = 'family' AND f.erp_code = r."erpFamilyCode"
+LEFT JOIN erp_code_mappings AS sf ON sf.vendor_id = %(vendor_id)s
+     AND sf.mapping_type = 'subfamily' AND sf.erp_code = r."erpSubfamilyCode"
+ON CONFLICT (vendor_id, sku) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in _ITEM_TARGETS.split(", ") if c != "sku")}
+WHERE items.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+"""
+FLOOR_WAREHOUSES = """
+INSERT INTO warehouses (vendor_id, erp_warehouse_id, code, name, address, city,
+    postal_code, country, latitude, longitude, is_active, is_main, type,
+    multi_location_enabled, content_hash, last_synced_at)
+SELECT %(vendor_id)s, r."erpWarehouseId", r."code", r."name", r."address", r."city",
+       r."postalCode", r."country", r."latitude", r."longitude", r."isActive", r."isMain",
+       r."type", r."multiLocationEnabled", r."contentHash", r."lastSyncedAt"
+FROM json_to_recordset(%(rows)s::json) AS r ("erpWarehouseId" text, "code" text,
+    "name" text, "address" text, "city" text, "postalCode" text, "country" text,
+    "latitude" numeric, "longitude" numeric, "isActive" boolean, "isMain" boolean,
+    "type" smallint, "multiLocationEnabled" boolean, "contentHash" text,
+    "lastSyncedAt" timestamptz)
+ON CONFLICT (vendor_id, erp_warehouse_id) DO NOTHING
+"""
+# Stock: keys resolved by joins and upserted; then (same transaction) the totals of the
+# items touched recomputed from their stock rows, as the schema requires.
+FLOOR_STOCK = (
+    "CREATE TEMP TABLE IF NOT EXISTS floor_touched (item_id uuid) ON COMMIT DELETE ROWS",
+    """
+WITH written AS (
+    INSERT INTO stock (vendor_id, item_id, warehouse_id, real_stock, virtual_stock,
+        reserved_quantity, ordered_quantity, incoming_quantity, pump, stock_value,
+        min_stock, max_stock, stock_to_order_threshold, last_synced_from, content_hash,
+        last_synced_at)
+    SELECT %(vendor_id)s, i.id, w.id, r."realStock", r."virtualStock",
+           r."reservedQuantity", r."orderedQuantity", r."incomingQuantity", r."pump",
+           r."stockValue", r."minStock", r."maxStock", r."stockToOrderThreshold",
+           r."lastSyncedFrom", r."contentHash", r."lastSyncedAt"
+    FROM json_to_recordset(%(rows)s::json) AS r ("itemSku" text, "erpWarehouseId" text,
+        "realStock" numeric, "virtualStock" numeric, "reservedQuantity" numeric,
+        "orderedQuantity" numeric, "incomingQuantity" numeric, "pump" numeric,
+        "stockValue" numeric, "minStock" numeric, "maxStock" numeric,
+        "stockToOrderThreshold" numeric, "lastSyncedFrom" text, "contentHash" text,
+        "lastSyncedAt" timestamptz)
+    JOIN items AS i ON i.vendor_id = %(vendor_id)s AND i.sku = r."itemSku"
+    JOIN warehouses AS w ON w.vendor_id = %(vendor_id)s
+         AND w.erp_warehouse_id = r."erpWarehouseId"
+    ON CONFLICT (vendor_id, warehouse_id, item_id) DO UPDATE SET
+        real_stock = EXCLUDED.real_stock, virtual_stock = EXCLUDED.virtual_stock,
+        reserved_quantity = EXCLUDED.reserved_quantity,
+        content_hash = EXCLUDED.content_hash, last_synced_at = EXCLUDED.last_synced_at
+    WHERE stock.content_hash IS DISTINCT FROM EXCLUDED.content_hash
+    RETURNING item_id
+)
+INSERT INTO floor_touched SELECT DISTINCT item_id FROM written
+""",
+    """
+UPDATE items AS i
+SET total_real_stock = t.real, total_virtual_stock = t.virtual,
+    total_reserved_quantity = t.reserved
+FROM (SELECT s.item_id, sum(s.real_stock) AS real, sum(s.virtual_stock) AS virtual,
+             sum(s.reserved_quantity) AS reserved
+      FROM stock AS s WHERE s.item_id IN (SELECT item_id FROM floor_touched)
+      GROUP BY s.item_id) AS t
+WHERE i.id = t.item_id
+""",
+)
+FLOOR_SQL: dict[CatalogEntity, tuple[str, ...]] = {
+    "items": (FLOOR_ITEMS,),
+    "warehouses": (FLOOR_WAREHOUSES,),
+    "stock": FLOOR_STOCK,
+}
+
+
+@dataclass
+class Agent:
+    """An enrolled vendor: what its requests carry."""
+
+    vendor_id: str
+    headers: dict[str, str]
+
+
+def _percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _enrol(
+    session: aiohttp.ClientSession, base: str, folder: Path, vendor_id: str, url: str
+) -> Agent:
+    """Enrol through the API (the reference agent) and seed the catalog's mappings."""
+    path = folder / f"{vendor_id}.json"
+    await AgentClient(session, base, vendor_id, path).enrol(
+        AGENT_SECRET, "http://127.0.0.1:9/agent", "custom"
+    )
+    await _seed_mappings(url, vendor_id)
+    token = AgentCredentials.load(path).token
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "X-Vendor-ID": vendor_id,
+        "Content-Type": "application/json",
+    }
+    return Agent(vendor_id, headers)
+
+
+async def _seed_mappings(url: str, vendor_id: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for mapping_type, erp_code, resto_code, label, rate in MAPPINGS:
+            await conn.execute(
+                "INSERT INTO erp_code_mappings (vendor_id, mapping_type, erp_code, resto_code, "
+                "resto_label, vat_rate) VALUES (%s, %s, %s, %s, %s, %s)",
+                [vendor_id, mapping_type, erp_code, resto_code, label, rate],
+            )
+
+
+async def _post(
+    session: aiohttp.ClientSession, base: str, agent: Agent, path: str, body: bytes
+) -> dict[str, Any]:
+    async with session.post(base + path, data=io.BytesIO(body), headers=agent.headers) as r:
+        answer: dict[str, Any] = await r.json()
+        assert r.status == 200, answer
+    return answer
+
+
+async def _post_all(
+    session: aiohttp.ClientSession,
+    base: str,
+    agent: Agent,
+    path: str,
+    bodies: list[bytes],
+    clients: int,
+) -> tuple[float, dict[str, int]]:
+    """Seconds to send every body from `clients` concurrent clients, and the row counts."""
+    queue = list(reversed(bodies))
+    counts = {"processed": 0, "skipped": 0, "failed": 0}
+
+    async def client() -> None:
+        while queue:
+            answer = await _post(session, base, agent, path, queue.pop())
+            for name in counts:
+                counts[name] += answer[name]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - started, counts
+
+
+def _bodies(
+    agent: Agent, entity: CatalogEntity, rows: list[Row], limits: PushLimits
+) -> list[bytes]:
+    return [b.payload for b in request_bodies(agent.vendor_id, entity, rows, limits)]
+
+
+async def _floor(url: str, vendor_id: str, entity: CatalogEntity, pages: list[bytes]) -> float:
+    """Seconds to upsert the pages (JSON arrays) by plain SQL, one transaction each."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        started = time.perf_counter()
+        for page in pages:
+            async with conn.transaction():
+                for statement in FLOOR_SQL[entity]:
+                    await conn.execute(statement, {"vendor_id": vendor_id, "rows": page.decode()})
+        return time.perf_counter() - started
+
+
+def _pages(rows: list[Row], size: int = PAGE) -> list[bytes]:
+    return [orjson.dumps(rows[i : i + size]) for i in range(0, len(rows), size)]
+
+
+class Results:
+    """Every measurement, printed as one table at the end."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, str, str]] = []
+
+    def add(self, name: str, value: str, floor: str = "", target: str = "") -> None:
+        self.lines.append((name, value, floor, target))
+        print(f"  {name:<46} {value:>16} {floor:>16} {target}", flush=True)
+
+    def table(self) -> str:
+        rows = ["| measurement | HTTP | plain SQL floor | target |", "| --- | --- | --- | --- |"]
+        rows += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.lines]
+        return "\n".join(rows)
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+async def _incremental(
+    session: aiohttp.ClientSession, base: str, agent: Agent, rows: list[Row], n: int, out: Results
+) -> None:
+    bodies = _bodies(agent, "items", rows[: n * 500], INCREMENTAL_LIMITS)
+    await _post(session, base, agent, "/api/sync/warehouses", b'{"vendorId":"x","warehouses":[]}'
+                .replace(b'"x"', orjson.dumps(agent.vendor_id)))  # fmt: skip
+    samples = []
+    for body in bodies:
+        started = time.perf_counter()
+        await _post(session, base, agent, "/api/sync/items", body)
+        samples.append((time.perf_counter() - started) * 1000)
+    p50, p99 = _percentile(samples, 0.5), _percentile(samples, 0.99)
+    out.add(f"500-item incremental request p50 (n={len(samples)})", f"{p50:.1f} ms")
+    ok = p99 <= TARGETS["p99_ms"]
+    out.add("500-item incremental request p99", f"{p99:.1f} ms", "",
+            f"≤ 60 ms: {_verdict(ok)}")  # fmt: skip
+    out.add("incremental items/s (1 client)", f"{500 * len(samples) / sum(samples) * 1000:,.0f}")
+
+
+async def _batch_vs_floor(
+    session: aiohttp.ClientSession,
+    base: str,
+    url: str,
+    agent: Agent,
+    floor_vendor: str,
+    rows: list[Row],
+    rounds: int,
+    out: Results,
+) -> None:
+    http, floor = [], []
+    for r in range(rounds):
+        chunk = rows[r * PAGE : (r + 1) * PAGE]
+        body = _bodies(agent, "items", chunk, BATCH_LIMITS)[0]
+        started = time.perf_counter()
+        await _post(session, base, agent, "/api/sync/items/batch", body)
+        http.append(time.perf_counter() - started)
+        floor.append(await _floor(url, floor_vendor, "items", _pages(chunk)))
+    h, f = statistics.median(http) * 1000, statistics.median(floor) * 1000
+    ok = h / f <= TARGETS["batch_ratio"]
+    out.add(f"5000-item batch, new items (median of {rounds})", f"{h:.0f} ms", f"{f:.0f} ms",
+            f"≤ 2x floor: {h / f:.2f}x {_verdict(ok)}")  # fmt: skip
+
+
+async def _sustained(
+    session: aiohttp.ClientSession,
+    base: str,
+    url: str,
+    agent: Agent,
+    floor_vendor: str,
+    catalog: Catalog,
+    clients: int,
+    out: Results,
+) -> None:
+    items, stock, warehouses = (
+        catalog.rows("items"),
+        catalog.rows("stock"),
+        catalog.rows("warehouses"),
+    )
+    await _post_all(session, base, agent, "/api/sync/warehouses/batch",
+                    _bodies(agent, "warehouses", warehouses, BATCH_LIMITS), 1)  # fmt: skip
+    await _floor(url, floor_vendor, "warehouses", _pages(warehouses))
+    runs: tuple[tuple[CatalogEntity, list[Row], str, str], ...] = (
+        ("items", items, "items_per_s", "items/s"),
+        ("stock", stock, "stock_per_s", "stock rows/s"),
+    )
+    for entity, rows, target, key in runs:
+        path = f"/api/sync/{entity}/batch"
+        seconds, counts = await _post_all(
+            session, base, agent, path, _bodies(agent, entity, rows, BATCH_LIMITS), clients
+        )
+        assert counts["processed"] == len(rows), counts
+        floor = await _floor(url, floor_vendor, entity, _pages(rows))
+        rate, floor_rate = len(rows) / seconds, len(rows) / floor
+        ok = rate >= TARGETS[target]
+        out.add(f"{key} sustained ({len(rows):,} new, {clients} clients)", f"{rate:,.0f}",
+                f"{floor_rate:,.0f}", f"≥ {TARGETS[target]:,.0f}: {_verdict(ok)}")  # fmt: skip
+    seconds, counts = await _post_all(
+        session, base, agent, "/api/sync/items/batch",
+        _bodies(agent, "items", items, BATCH_LIMITS), clients,
+    )  # fmt: skip
+    assert counts["skipped"] == len(items), counts
+    rate = len(items) / seconds
+    ok = rate >= TARGETS["unchanged_per_s"]
+    out.add(f"unchanged resend items/s ({len(items):,}, all skipped)", f"{rate:,.0f}", "",
+            f"≥ 40,000: {_verdict(ok)}")  # fmt: skip
+
+
+async def _analyze(url: str) -> None:
+    """What autovacuum's ANALYZE gives a running database: statistics for the planner."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "ANALYZE items, stock, warehouses, erp_code_mappings, ingest_rejections, ingest_batches"
+        )
+
+
+async def _resident(url: str, items: int, warehouses: int) -> None:
+    """Another vendor's catalog already in the database (plain SQL), so tables are not empty."""
+    catalog = Catalog.generate(items, warehouses, seed=1)
+    await _seed_mappings(url, "resident")
+    for entity in ("warehouses", "items", "stock"):
+        await _floor(url, "resident", entity, _pages(catalog.rows(entity)))
+
+
+async def _run(url: str, args: argparse.Namespace) -> Results:
+    settings = load_settings(
+        DATABASE_URL=url,
+        API_SECRET=API_SECRET,
+        AGENT_SECRET=AGENT_SECRET,
+        RATE_LIMITS_ENABLED=False,
+        LOG_LEVEL="WARNING",
+    )
+    started = time.perf_counter()
+    catalog = Catalog.generate(args.items, args.warehouses)
+    items = catalog.rows("items")
+    mean = statistics.fmean(len(orjson.dumps(row)) for row in items[:1000])
+    print(
+        f"catalog: {len(items):,} items (~{mean:.0f} bytes each on the wire), "
+        f"{len(catalog.stock):,} stock rows, generated in {time.perf_counter() - started:.1f} s"
+    )
+    out = Results()
+    folder = Path(tempfile.mkdtemp(prefix="rs-bench-agents-"))
+    timeout = aiohttp.ClientTimeout(total=300)
+    try:
+        async with (
+            serving(settings) as (_, base),
+            aiohttp.ClientSession(timeout=timeout) as session,
+        ):
+            agents = [await _enrol(session, base, folder, f"bench-{n}", url) for n in range(3)]
+            for vendor in ("floor-batch", "floor-sustained"):
+                await _seed_mappings(url, vendor)
+            await _resident(url, args.resident_items, args.warehouses)
+            stats = _analyze if args.analyze else _no_analyze
+            print(f"  {'measurement':<46} {'HTTP':>16} {'plain SQL':>16} target")
+            await stats(url)
+            await _incremental(session, base, agents[0], items, args.requests, out)
+            await stats(url)
+            await _batch_vs_floor(
+                session, base, url, agents[1], "floor-batch", items, args.batches, out
+            )
+            await stats(url)
+            await _sustained(
+                session, base, url, agents[2], "floor-sustained", catalog, args.clients, out
+            )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
+
+
+async def _no_analyze(url: str) -> None:
+    return None
+
+
+async def _autovacuum(url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        row = await (await conn.execute("SHOW autovacuum")).fetchone()
+        version = await (await conn.execute("SHOW server_version")).fetchone()
+    assert row is not None
+    assert version is not None
+    return f"PostgreSQL {version[0]}, autovacuum {row[0]}"
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--warehouses", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=100, help="500-item requests timed")
+    parser.add_argument("--batches", type=int, default=5, help="5000-item rounds vs floor")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent sustained clients")
+    parser.add_argument(
+        "--resident-items", type=int, default=20_000, help="another vendor's items loaded first"
+    )
+    parser.add_argument(
+        "--no-analyze",
+        dest="analyze",
+        action="store_false",
+        help="do not ANALYZE before each phase (stale planner statistics, as right after a "
+        "bulk load or on a server with autovacuum off)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"),
+        help="PostgreSQL server to create the scratch database on (default: "
+        "TEST_DATABASE_URL, DATABASE_URL, else an embedded server)",
+    )
+    args = parser.parse_args()
+    if args.items < max(args.requests * 500, args.batches * PAGE):
+        parser.error("--items must cover --requests x 500 and --batches x 5000")
+
+    with bench_database(args.database_url) as url:
+        print(f"machine: {machine()}; {await _autovacuum(url)}")
+        print(f"ANALYZE before each phase: {'yes' if args.analyze else 'no'}")
+        print(f"load average at start: {_load()}")
+        results = await _run(url, args)
+        print(f"load average at end: {_load()} (other processes share the machine)")
+        print()
+        print(results.table())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
