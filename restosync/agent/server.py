@@ -8,6 +8,10 @@ ERP order, even while the first request is still being served. It writes the ord
 the ERP and answers `200 {erpReference, erpStatus}`, or in asynchronous mode `202` at
 once and calls back (`POST /api/agents/callback`) with its own token afterwards.
 
+With a `Catalog` (restosync.agent.catalog) it also serves what reconciliation reads
+(SPEC §5.3, §6.1): `/sync/checksum` and `/sync/manifest` of a key range, `/sync/items`
+and `/sync/stock` by key, authenticated the same way. `calls` counts every call per path.
+
 For tests and demos, `behaviour` tells it to fail (an HTTP status, for the next N calls),
 to be slow, or to answer asynchronously; `stop()` takes it down, `start()` brings it back.
 """
@@ -20,19 +24,29 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import orjson
 from aiohttp import web
 
+from restosync.agent.catalog import Catalog, CatalogEntity
 from restosync.agent.client import AgentApiError, AgentClient, TransientError, retry_delay
 from restosync.agent.erp import ErpAdapter
 
 logger = logging.getLogger(__name__)
 
 CREATE_ORDER_PATH = "/sync/create-order"
+CHECKSUM_PATH = "/sync/checksum"
+MANIFEST_PATH = "/sync/manifest"
+ITEMS_PATH = "/sync/items"
+STOCK_PATH = "/sync/stock"
+CATALOG_PATHS = (CHECKSUM_PATH, MANIFEST_PATH, ITEMS_PATH, STOCK_PATH)
+# Entities reconciliation compares (warehouses are pushed, not reconciled).
+ReconciledEntity = Literal["items", "stock"]
+MAX_FETCH_KEYS = 5000
 MAX_CLOCK_SKEW_SECONDS = 300.0
 CALLBACK_ATTEMPTS = 5
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -49,6 +63,12 @@ class Behaviour:
     callback_status: Literal["completed", "failed"] = "completed"
     callback_delay_seconds: float = 0.0
     callback_error: str = "refused by the ERP"
+    # Catalog endpoints (CATALOG_PATHS): once `catalog_fail_after` more of their calls were
+    # served, answer `catalog_fail_status` to every call of `catalog_fail_paths` (empty:
+    # all four). Tests use it to make an agent fail in the middle of a reconciliation.
+    catalog_fail_status: int | None = None
+    catalog_fail_after: int = 0
+    catalog_fail_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,10 +121,16 @@ class AgentServer:
         *,
         client: AgentClient | None = None,
         prefix: str = "",
+        catalog: Catalog | None = None,
     ) -> None:
         self.erp = erp
+        self.catalog = catalog
         self.behaviour = Behaviour()
         self.received: list[Received] = []
+        # Calls received per path (any answer), e.g. calls["/sync/checksum"], and the time
+        # spent computing catalog answers (benchmarks tell the agent's share from ours).
+        self.calls: Counter[str] = Counter()
+        self.catalog_seconds = 0.0
         # What arrived (Idempotency-Keys, before any answer) and the most calls served at once.
         self.arrivals: list[str | None] = []
         self.max_in_flight = 0
@@ -127,6 +153,8 @@ class AgentServer:
         """The aiohttp application serving the agent's endpoints."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post(self._prefix + CREATE_ORDER_PATH, self.create_order)
+        for path in CATALOG_PATHS:
+            app.router.add_post(self._prefix + path, self.serve_catalog)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int | None = None) -> str:
@@ -155,8 +183,13 @@ class AgentServer:
         """Every call received with this Idempotency-Key."""
         return [call for call in self.received if call.idempotency_key == idempotency_key]
 
+    def catalog_calls(self) -> int:
+        """Calls received on the catalog endpoints (what a reconciliation cost the agent)."""
+        return sum(self.calls[path] for path in CATALOG_PATHS)
+
     async def create_order(self, request: web.Request) -> web.Response:
         """`POST /sync/create-order {syncJobId, orderId, orderData}` (SPEC §5.3)."""
+        self.calls[CREATE_ORDER_PATH] += 1
         raw = await request.read()
         key = request.headers.get("Idempotency-Key")
         self.arrivals.append(key)
@@ -250,6 +283,68 @@ class AgentServer:
                     return
                 await asyncio.sleep(retry_delay(exc, failures, 0.0, 0.2, 5.0))
         logger.error("callback for %s not delivered", sync_job_id)
+
+    async def serve_catalog(self, request: web.Request) -> web.Response:
+        """`/sync/checksum`, `/sync/manifest`, `/sync/items`, `/sync/stock` (SPEC §5.3)."""
+        path = request.path.removeprefix(self._prefix)
+        self.calls[path] += 1
+        raw = await request.read()
+        if not is_authentic(self._outbound_secret(), request.headers, raw, now=time.time()):
+            return _error(401, "invalid credentials or signature")
+        if self.catalog is None:
+            return _error(501, "this agent serves no catalog")
+        behaviour = self.behaviour
+        if behaviour.delay_seconds:
+            await asyncio.sleep(behaviour.delay_seconds)
+        if self._injected_failure(path):
+            assert behaviour.catalog_fail_status is not None
+            return _error(behaviour.catalog_fail_status, "failure injected")
+        payload = _json_object(raw)
+        started = time.perf_counter()
+        answer = None if payload is None else _catalog_answer(self.catalog, path, payload)
+        self.catalog_seconds += time.perf_counter() - started
+        if answer is None:
+            return _error(400, f"malformed request body for {path}")
+        return web.json_response(answer, dumps=_dumps)
+
+    def _injected_failure(self, path: str) -> bool:
+        behaviour = self.behaviour
+        if behaviour.catalog_fail_status is None:
+            return False
+        if behaviour.catalog_fail_paths and path not in behaviour.catalog_fail_paths:
+            return False
+        if behaviour.catalog_fail_after > 0:
+            behaviour.catalog_fail_after -= 1
+            return False
+        return True
+
+
+def _catalog_answer(catalog: Catalog, path: str, payload: dict[str, Any]) -> Any:
+    """The answer to a well-formed catalog request; None when the request is malformed."""
+    if path in (CHECKSUM_PATH, MANIFEST_PATH):
+        start, end = payload.get("rangeStart"), payload.get("rangeEnd")
+        if payload.get("entity") not in get_args(ReconciledEntity) or not _bounds_ok(start, end):
+            return None
+        entity: CatalogEntity = "items" if payload["entity"] == "items" else "stock"
+        if path == MANIFEST_PATH:
+            return catalog.manifest(entity, start, end)
+        checksum, count = catalog.checksum(entity, start, end)
+        return {"checksum": checksum, "count": count}
+    wanted: CatalogEntity = "items" if path == ITEMS_PATH else "stock"
+    keys = payload.get("skus" if wanted == "items" else "keys")
+    if not isinstance(keys, list) or len(keys) > MAX_FETCH_KEYS:
+        return None
+    if not all(isinstance(key, str) for key in keys):
+        return None
+    return catalog.fetch(wanted, keys)
+
+
+def _bounds_ok(*bounds: Any) -> bool:
+    return all(bound is None or isinstance(bound, str) for bound in bounds)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, dumps=_dumps)
 
 
 def _json_object(raw: bytes) -> dict[str, Any] | None:
