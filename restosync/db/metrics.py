@@ -1,4 +1,4 @@
-"""Read-only queries behind `GET /metrics`: the state every process shares, from PostgreSQL."""
+"""Read-only metrics queries: `GET /metrics` (state every process shares) and the admin ones."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from psycopg.rows import DictRow
 from restosync.db.agents import HealthThresholds
 from restosync.db.pool import Connection
 from restosync.db.queries import QUERIES
+from restosync.models.metrics import LastReconciliation
 
 
 async def _rows(conn: Connection, name: str, params: dict[str, Any] | None = None) -> list[DictRow]:
@@ -31,5 +32,33 @@ async def snapshot(conn: Connection, thresholds: HealthThresholds) -> dict[str, 
                 "offline_seconds": thresholds.offline_seconds,
             },
         ),
-        "drift": await _rows(conn, "drift_events_by_entity"),
+        "drift": await _rows(conn, "drift_events_by_vendor_and_entity"),
     }
+
+
+# --- Admin metrics of one vendor (issue 6) -------------------------------------------
+
+
+async def vendor_sync_job_counts(conn: Connection, vendor_id: str, window_hours: int) -> DictRow:
+    """The vendor's sync jobs created in the window: counts by status, retried, latencies."""
+    params = {"vendor_id": vendor_id, "window_hours": window_hours}
+    row = await (await conn.execute(QUERIES["vendor_sync_job_metrics"], params)).fetchone()
+    assert row is not None
+    return row
+
+
+async def vendor_reconciliation_counts(
+    conn: Connection, vendor_id: str, window_hours: int
+) -> DictRow:
+    """The vendor's reconciliation events in the window, counted by meaning."""
+    params = {"vendor_id": vendor_id, "window_hours": window_hours}
+    row = await (await conn.execute(QUERIES["vendor_reconciliation_metrics"], params)).fetchone()
+    assert row is not None
+    return row
+
+
+async def last_reconciliation_event(conn: Connection, vendor_id: str) -> LastReconciliation | None:
+    """The vendor's newest reconciliation event, if any is kept."""
+    cur = await conn.execute(QUERIES["vendor_last_reconciliation_event"], {"vendor_id": vendor_id})
+    row = await cur.fetchone()
+    return None if row is None else LastReconciliation.model_validate(row)

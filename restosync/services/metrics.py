@@ -1,4 +1,4 @@
-"""Prometheus series: per-process HTTP metrics, and shared state read from PostgreSQL.
+"""Prometheus series (per-process HTTP metrics, shared state from PostgreSQL); admin metrics.
 
 Queue, job, agent, breaker and ingest series come from the database at scrape time, so
 every process (web or worker) reports the same truth and a scraper may hit any of them.
@@ -18,6 +18,7 @@ from restosync.db import health as health_db
 from restosync.db import metrics as metrics_db
 from restosync.db.pool import Pool, connection
 from restosync.models.health import QueueDepth
+from restosync.models.metrics import MetricsWindow, ReconciliationMetrics, SyncJobMetrics
 from restosync.services.agents import thresholds
 from restosync.settings import Settings
 
@@ -136,9 +137,63 @@ class _SharedState(Collector):
 
         drift = CounterMetricFamily(
             "restosync_reconciliation_drift_events",
-            "Reconciliation runs that found drift.",
-            labels=("entity",),
+            "Reconciliation runs that found drift, among the events kept (30 days).",
+            labels=("vendor_id", "entity"),
         )
         for row in self._shared["drift"]:
-            drift.add_metric((row["entity"],), row["events"])
+            drift.add_metric((row["vendor_id"], row["entity"]), row["events"])
         yield drift
+
+
+# --- Admin metrics of one vendor (issue 6) -------------------------------------------
+# A vendor id is opaque and vendors have no table of their own: a vendor without rows
+# (unknown, or quiet in the window) gets zero counts and null rates, not a 404.
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+async def vendor_sync_job_metrics(
+    pool: Pool, vendor_id: str, window: MetricsWindow
+) -> SyncJobMetrics:
+    """The vendor's sync jobs created in the window: counts, success and retry rates, latency."""
+    async with connection(pool) as conn:
+        row = await metrics_db.vendor_sync_job_counts(conn, vendor_id, window.window_hours)
+    finished = row["completed"] + row["failed"]
+    return SyncJobMetrics(
+        vendor_id=vendor_id,
+        window_hours=window.window_hours,
+        since=row["since"],
+        total=row["total"],
+        pending=row["pending"],
+        processing=row["processing"],
+        awaiting_callback=row["awaiting_callback"],
+        completed=row["completed"],
+        failed=row["failed"],
+        dead=row["dead"],
+        success_rate=_ratio(row["completed"], finished),
+        average_latency_ms=row["average_latency_ms"],
+        p95_latency_ms=row["p95_latency_ms"],
+        retry_rate=_ratio(row["retried"], row["total"]),
+    )
+
+
+async def vendor_reconciliation_metrics(
+    pool: Pool, vendor_id: str, window: MetricsWindow
+) -> ReconciliationMetrics:
+    """The vendor's reconciliation runs in the window, drift frequency, and its last event."""
+    async with connection(pool) as conn:
+        row = await metrics_db.vendor_reconciliation_counts(conn, vendor_id, window.window_hours)
+        last = await metrics_db.last_reconciliation_event(conn, vendor_id)
+    return ReconciliationMetrics(
+        vendor_id=vendor_id,
+        window_hours=window.window_hours,
+        since=row["since"],
+        runs=row["runs"],
+        runs_with_drift=row["runs_with_drift"],
+        drift_resolved=row["drift_resolved"],
+        errors=row["errors"],
+        drift_frequency=_ratio(row["runs_with_drift"], row["runs"]),
+        last_run=last,
+    )

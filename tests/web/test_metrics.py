@@ -12,6 +12,8 @@ from psycopg.rows import DictRow
 from restosync.queue import TASK_RECOVER_STALLED_JOBS
 from restosync.web.keys import QUEUE_APP
 from tests.agents import enrol
+from tests.ingest import item, push, seed_mappings
+from tests.orders import create_order, order_body
 
 Conn = psycopg.AsyncConnection[DictRow]
 
@@ -74,3 +76,35 @@ async def test_shared_state_comes_from_the_database(client: TestClient[Any, Any]
     assert value("restosync_ingest_rows_total", entity="items", status="failed") == 1
     assert value("restosync_queue_jobs", queue="maintenance", status="todo") == 1
     assert ("restosync_queue_oldest_job_seconds", frozenset({("queue", "maintenance")})) in samples
+
+
+# --- values move when work happens (issue 6) ------------------------------------------
+
+
+async def test_series_move_when_work_happens(client: TestClient[Any, Any], db: Conn) -> None:
+    vendor = "vendor-moves"
+    await enrol(client, vendor)
+    await seed_mappings(db, vendor)
+    before = await _samples(client)
+
+    await push(client, vendor, "items", [item("SKU-1"), item("SKU-2"), item("BAD", erpVatCode="?")])
+    await create_order(client, order_body(vendor, ["SKU-1"]))
+    await db.execute(
+        "INSERT INTO reconciliation_events (vendor_id, event_type, entity) "
+        "VALUES (%s, 'drift_detected', 'stock')",
+        [vendor],
+    )
+    after = await _samples(client)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("restosync_ingest_rows_total", entity="items", status="processed") == 2
+    assert moved("restosync_ingest_rows_total", entity="items", status="failed") == 1
+    assert moved("restosync_sync_jobs", operation="create_order", status="pending") == 1
+    assert moved("restosync_queue_jobs", queue="order-sync", status="todo") == 1
+    assert moved("restosync_reconciliation_drift_events_total", vendor_id=vendor,
+                 entity="stock") == 1  # fmt: skip
+    assert moved("restosync_http_requests_total", route="post_api_orders", method="POST",
+                 status="201") == 1  # fmt: skip
