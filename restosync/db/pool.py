@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import procrastinate
 import psycopg
 import psycopg_pool
 from psycopg.rows import DictRow, dict_row
@@ -58,6 +59,13 @@ async def connection(pool: Pool, *, wait: float | None = None) -> AsyncIterator[
             yield conn
     except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as exc:
         logger.warning("database unavailable: %s", type(exc).__name__)
+        raise DatabaseUnavailable() from exc
+    except procrastinate.exceptions.ConnectorException as exc:
+        # A job deferred on this connection (configure_task(..., connection=conn)):
+        # procrastinate wraps the lost connection in its own exception.
+        if not isinstance(exc.__cause__, psycopg.OperationalError):
+            raise
+        logger.warning("database unavailable: %s", type(exc.__cause__).__name__)
         raise DatabaseUnavailable() from exc
 
 

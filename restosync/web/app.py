@@ -19,6 +19,7 @@ from restosync.services.mappings import MAPPINGS_CHANNEL, MappingResolver
 from restosync.services.metrics import HttpMetrics
 from restosync.services.ratelimit import RateLimiter, limits_from
 from restosync.settings import Settings
+from restosync.supervisor import Backoff
 from restosync.web import auth, middleware, problems
 from restosync.web.keys import (
     AGENT_AUTH,
@@ -152,8 +153,16 @@ def _queue_app(
 
 
 async def _run_worker(queue: procrastinate.App, settings: Settings) -> None:
-    """All-in-one mode: one worker on every queue, restarted if it stops on an error."""
+    """All-in-one mode: one worker on every queue, started again whenever it stops.
+
+    procrastinate stops a worker, without raising, when its database connection drops
+    (docs/faults.md); this loop is the worker's supervisor in `up`, with the backoff
+    of `restosync worker`. Only cancellation (the app shutting down) ends it.
+    """
+    loop = asyncio.get_running_loop()
+    backoff = Backoff()
     while True:
+        started = loop.time()
         try:
             await queue.run_worker_async(
                 queues=list(QUEUES),
@@ -161,7 +170,10 @@ async def _run_worker(queue: procrastinate.App, settings: Settings) -> None:
                 install_signal_handlers=False,
                 name="embedded",
             )
-            return
+            reason = "stopped"
         except Exception:
-            logger.exception("embedded worker stopped; restarting in 5 s")
-            await asyncio.sleep(5)
+            logger.exception("embedded worker failed")
+            reason = "failed"
+        delay = backoff.delay(loop.time() - started)
+        logger.warning("embedded worker %s; starting it again in %.1f s", reason, delay)
+        await asyncio.sleep(delay)
