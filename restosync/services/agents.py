@@ -7,7 +7,6 @@ import secrets
 from urllib.parse import urlsplit
 
 from restosync.db import agents as agents_db
-from restosync.db import audit as audit_db
 from restosync.db.agents import HealthThresholds
 from restosync.db.pool import Pool, connection, transaction
 from restosync.errors import Conflict, FieldError, InvalidInput, NotFound, Unauthorized
@@ -21,6 +20,7 @@ from restosync.models.agents import (
     UpdateAgent,
 )
 from restosync.models.pagination import Page, PageMeta, PageQuery
+from restosync.services import audit
 from restosync.services.agent_auth import AgentAuthenticator, secrets_equal
 from restosync.services.audit import Actor
 from restosync.settings import Settings
@@ -137,11 +137,10 @@ async def update_agent(
             conn, vendor_id, agent_url=change.agent_url, erp_type=change.erp_type
         ):
             raise NotFound(f"No active agent for vendor {vendor_id!r}.")
-        await audit_db.record(
+        await audit.record(
             conn,
-            actor=actor.fingerprint,
-            correlation_id=actor.correlation_id,
-            action="agent.update",
+            actor,
+            "agent.update",
             target_type="agent",
             target_id=vendor_id,
             details=change.model_dump(exclude_none=True),
@@ -156,11 +155,10 @@ async def deregister_agent(
     async with transaction(pool) as conn:
         if not await agents_db.deregister(conn, vendor_id):
             raise NotFound(f"No active agent for vendor {vendor_id!r}.")
-        await audit_db.record(
+        await audit.record(
             conn,
-            actor=actor.fingerprint,
-            correlation_id=actor.correlation_id,
-            action="agent.deregister",
+            actor,
+            "agent.deregister",
             target_type="agent",
             target_id=vendor_id,
             details={},

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from restosync.db import audit as audit_db
-from restosync.db.pool import Pool, connection
+from restosync.db.pool import Connection, Pool, connection
 from restosync.models.audit import AuditEntry, AuditFilter
 from restosync.models.pagination import Page, PageMeta, PageQuery
 
@@ -22,6 +23,27 @@ class Actor:
 
     fingerprint: str
     correlation_id: str | None
+
+
+async def record(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str | None,
+    target_id: str | None,
+    details: dict[str, Any],
+) -> None:
+    """Audit an admin mutation inside its transaction (`conn`): it commits with the change."""
+    await audit_db.record(
+        conn,
+        actor=actor.fingerprint,
+        correlation_id=actor.correlation_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
 
 
 async def list_entries(pool: Pool, filters: AuditFilter, page: PageQuery) -> Page[AuditEntry]:

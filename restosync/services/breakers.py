@@ -23,12 +23,12 @@ import orjson
 from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
 from aiobreaker.state import CircuitBreakerBaseState, CircuitBreakerState
 
-from restosync.db import audit as audit_db
 from restosync.db import breakers as breakers_db
 from restosync.db.breakers import BreakerState
 from restosync.db.pool import Pool, connection, transaction
 from restosync.models.alerts import Alert, AlertType
 from restosync.models.breakers import BreakerReset, BreakerStatus, ResetBreaker
+from restosync.services import audit
 from restosync.services.alerts import Alerter
 from restosync.services.audit import Actor
 from restosync.settings import Settings
@@ -217,11 +217,10 @@ async def reset(pool: Pool, actor: Actor, request: ResetBreaker) -> BreakerReset
     """Close breakers in the shared view and in every worker process (audited)."""
     async with transaction(pool) as conn:
         closed = await breakers_db.reset(conn, request.vendor_id, request.api_type)
-        await audit_db.record(
+        await audit.record(
             conn,
-            actor=actor.fingerprint,
-            correlation_id=actor.correlation_id,
-            action="circuit_breaker.reset",
+            actor,
+            "circuit_breaker.reset",
             target_type="circuit_breaker",
             target_id=request.vendor_id,
             details={**request.model_dump(mode="json"), "closed": len(closed)},

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from restosync.db import audit as audit_db
 from restosync.db import dlq as dlq_db
 from restosync.db.pool import Connection, Pool, connection, transaction
 from restosync.errors import Conflict, NotFound
@@ -28,6 +27,7 @@ from restosync.models.dlq import (
     SyncJobView,
 )
 from restosync.models.pagination import Page, PageMeta, PageQuery
+from restosync.services import audit
 from restosync.services.audit import Actor
 from restosync.settings import Settings
 
@@ -154,11 +154,10 @@ def _retried_details(result: DlqRetried) -> dict[str, Any]:
 async def _audit(
     conn: Connection, actor: Actor, action: str, target_id: str | None, details: dict[str, Any]
 ) -> None:
-    await audit_db.record(
+    await audit.record(
         conn,
-        actor=actor.fingerprint,
-        correlation_id=actor.correlation_id,
-        action=action,
+        actor,
+        action,
         target_type="dead_letter",
         target_id=target_id,
         details=details,

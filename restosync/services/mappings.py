@@ -14,7 +14,6 @@ from uuid import UUID
 
 from cachetools import TTLCache
 
-from restosync.db import audit as audit_db
 from restosync.db import mappings as mappings_db
 
 # ResolvedCode is re-exported: callers of MappingResolver.resolve_many import it from here.
@@ -33,6 +32,7 @@ from restosync.models.mappings import (
     UpdateMapping,
 )
 from restosync.models.pagination import Page, PageMeta, PageQuery
+from restosync.services import audit
 from restosync.services.audit import Actor
 from restosync.services.ingest.rejections import defer_replay
 from restosync.settings import Settings
@@ -214,11 +214,10 @@ async def _replay_unblocked(conn: Connection, keys: list[VendorCodeKey]) -> None
 async def _audit(
     conn: Connection, actor: Actor, action: str, target_id: str | None, details: dict[str, object]
 ) -> None:
-    await audit_db.record(
+    await audit.record(
         conn,
-        actor=actor.fingerprint,
-        correlation_id=actor.correlation_id,
-        action=action,
+        actor,
+        action,
         target_type="mapping",
         target_id=target_id,
         details=details,
