@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from restosync.models.base import WireModel
+from restosync.models.base import WireModel, examples
 
 ErpType = Literal["ebp", "sage", "odoo", "custom"]
 AgentHealth = Literal["online", "degraded", "offline", "deregistered"]
@@ -21,6 +21,16 @@ AgentToken = Annotated[str, StringConstraints(min_length=16, max_length=512)]
 
 class RegisterAgent(WireModel):
     """Enrol a new agent, or update one (URL change, token rotation)."""
+
+    model_config = examples(
+        {
+            "vendorId": "vendor-1",
+            "agentUrl": "https://erp-gw.vendor-1.example/agent",
+            "erpType": "sage",
+            "authToken": "a-long-random-agent-token-0123456789",
+            "version": "1.4.2",
+        }
+    )
 
     vendor_id: VendorId
     agent_url: AgentUrl = Field(description="Base URL restosync calls (http or https).")
@@ -48,6 +58,8 @@ class AgentRegistered(WireModel):
 
 class Heartbeat(WireModel):
     """An agent's periodic sign of life."""
+
+    model_config = examples({"vendorId": "vendor-1", "version": "1.4.2"})
 
     vendor_id: VendorId
     version: AgentVersion | None = None
@@ -79,6 +91,8 @@ class AgentView(WireModel):
 
 class UpdateAgent(WireModel):
     """Admin change of an agent's configuration; absent fields are left as they are."""
+
+    model_config = examples({"agentUrl": "https://erp-gw2.vendor-1.example/agent"})
 
     agent_url: AgentUrl | None = None
     erp_type: ErpType | None = None

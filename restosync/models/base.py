@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -16,3 +18,8 @@ class WireModel(BaseModel):
         extra="ignore",
         frozen=True,
     )
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """A wire model's examples, shown in the OpenAPI document (and tried by its fuzz test)."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from restosync.models.base import WireModel
+from restosync.models.base import WireModel, examples
 
 
 class BreakerView(WireModel):
@@ -29,6 +29,8 @@ class BreakerStatus(WireModel):
 
 class ResetBreaker(WireModel):
     """Which breakers to close in every process: one API type of a vendor, or all of them."""
+
+    model_config = examples({"vendorId": "vendor-1", "apiType": "create_order"})
 
     vendor_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     api_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,49}$")] | None = None

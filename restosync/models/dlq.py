@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints, model_validator
 
-from restosync.models.base import WireModel
+from restosync.models.base import WireModel, examples
 from restosync.models.orders import SyncJobStatus
 
 VendorId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -92,6 +92,15 @@ class DlqRetried(WireModel):
 
 class BulkRetry(WireModel):
     """Which open dead letters to retry; every given filter must match."""
+
+    model_config = examples(
+        {
+            "vendorId": "vendor-1",
+            "operation": "create_order",
+            "since": "2026-11-30T00:00:00Z",
+            "until": "2026-12-01T00:00:00Z",
+        }
+    )
 
     vendor_id: VendorId | None = None
     operation: Operation | None = None

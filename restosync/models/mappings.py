@@ -10,7 +10,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints, model_validator
 
 from restosync.models.agents import VendorId
-from restosync.models.base import WireModel
+from restosync.models.base import WireModel, examples
 
 MappingType = Literal["unit", "vat", "family", "subfamily"]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=50, strip_whitespace=True)]
@@ -21,6 +21,17 @@ MAX_SEED = 5000
 
 class CreateMapping(WireModel):
     """A new mapping."""
+
+    model_config = examples(
+        {
+            "vendorId": "vendor-1",
+            "mappingType": "vat",
+            "erpCode": "TVA20",
+            "restoCode": "V20",
+            "restoLabel": "Standard VAT",
+            "vatRate": "20",
+        }
+    )
 
     vendor_id: VendorId
     mapping_type: MappingType
@@ -40,6 +51,8 @@ class CreateMapping(WireModel):
 class UpdateMapping(WireModel):
     """A change of what a mapping maps to; absent fields are left as they are."""
 
+    model_config = examples({"restoLabel": "Standard VAT (20 %)", "isActive": True})
+
     resto_code: Code | None = None
     resto_label: Label | None = None
     vat_rate: VatRate | None = None
@@ -48,6 +61,28 @@ class UpdateMapping(WireModel):
 
 class SeedMappings(WireModel):
     """Many mappings at once (created or replaced by their vendor, type and code)."""
+
+    model_config = examples(
+        {
+            "mappings": [
+                {
+                    "vendorId": "vendor-1",
+                    "mappingType": "unit",
+                    "erpCode": "PCE",
+                    "restoCode": "U",
+                    "restoLabel": "Unit",
+                },
+                {
+                    "vendorId": "vendor-1",
+                    "mappingType": "vat",
+                    "erpCode": "TVA55",
+                    "restoCode": "V55",
+                    "restoLabel": "Reduced VAT",
+                    "vatRate": "5.5",
+                },
+            ]
+        }
+    )
 
     mappings: list[CreateMapping] = Field(min_length=1, max_length=MAX_SEED)
 

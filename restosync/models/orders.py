@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints, model_validator
 
 from restosync.models.agents import VendorId
-from restosync.models.base import WireModel
+from restosync.models.base import WireModel, examples
 
 MAX_ORDER_LINES = 500
 
@@ -65,6 +65,26 @@ class OrderLineIn(WireModel):
 
 class CreateOrder(WireModel):
     """A new marketplace order for one vendor."""
+
+    model_config = examples(
+        {
+            "vendorId": "vendor-1",
+            "customerId": "restaurant-42",
+            "customerEmail": "chef@bistro.example",
+            "shippingAddress": {
+                "name": "Bistro du Port",
+                "address1": "3 quai de la Fosse",
+                "city": "Nantes",
+                "zipCode": "44000",
+                "country": "FR",
+            },
+            "deliveryDate": "2026-12-03",
+            "items": [
+                {"sku": "SKU-0000001", "quantity": "6", "unitPrice": "4.20", "vatRate": "5.5"},
+                {"sku": "SKU-0000002", "quantity": "1", "unitPrice": "18.90", "vatRate": "20"},
+            ],
+        }
+    )
 
     vendor_id: VendorId
     order_number: Short | None = Field(
@@ -198,6 +218,20 @@ class OrderFilter(WireModel):
 
 class AgentCallback(WireModel):
     """The agent's word on an order it answered 202 for."""
+
+    model_config = examples(
+        {
+            "jobId": "0b6f3c52-8a39-4c0e-9d3c-1d2f0a7e9b11",
+            "status": "completed",
+            "erpReference": "SO-1042",
+            "metadata": {"erpStatus": "confirmed"},
+        },
+        {
+            "jobId": "0b6f3c52-8a39-4c0e-9d3c-1d2f0a7e9b11",
+            "status": "failed",
+            "error": "customer account blocked",
+        },
+    )
 
     job_id: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
         description="The syncJobId the agent received (also its Idempotency-Key)."
