@@ -112,3 +112,9 @@ async def synced(client: TestClient[Any, Any], order_id: str) -> dict[str, Any] 
     """The order once it has its ERP reference, else None."""
     order = await read_order(client, order_id)
     return order if order["erpReference"] else None
+
+
+async def dead(client: TestClient[Any, Any], order_id: str) -> dict[str, Any] | None:
+    """The order once its sync job is dead (dead-lettered), else None."""
+    order = await read_order(client, order_id)
+    return order if order["syncJob"]["status"] == "dead" else None

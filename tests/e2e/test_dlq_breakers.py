@@ -20,6 +20,7 @@ from tests.orders import (
     add_items,
     base_url,
     create_order,
+    dead,
     order_body,
     read_order,
     synced,
@@ -34,11 +35,6 @@ ENV = {**WORKER_ENV, "BREAKER_FAIL_MAX": "2", "BREAKER_RESET_SECONDS": "0.5"}
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(ORDER_SYNC_MAX_ATTEMPTS=int(WORKER_ENV["ORDER_SYNC_MAX_ATTEMPTS"]))
-
-
-async def _dead(client: TestClient[Any, Any], order_id: str) -> dict[str, Any] | None:
-    order = await read_order(client, order_id)
-    return order if order["syncJob"]["status"] == "dead" else None
 
 
 async def _get(client: TestClient[Any, Any], path: str) -> Any:
@@ -60,8 +56,8 @@ async def test_agent_down_opens_the_breaker_dead_letters_and_a_dlq_retry_deliver
             # Scenario 6: the agent is down (connections refused).
             await agent.server.stop()
             created = await create_order(client, order_body(VENDOR))
-            dead = await eventually(lambda: _dead(client, created["id"]))
-            assert (dead["status"], dead["syncJob"]["attempts"]) == ("failed", 3)
+            dead_order = await eventually(lambda: dead(client, created["id"]))
+            assert (dead_order["status"], dead_order["syncJob"]["attempts"]) == ("failed", 3)
             status = await _get(client, "/api/admin/circuit-breaker/status")
             assert [(b["vendorId"], b["apiType"], b["state"]) for b in status["data"]] == [
                 (VENDOR, "create_order", "open")

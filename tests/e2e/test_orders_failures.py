@@ -24,6 +24,7 @@ from tests.orders import (
     add_items,
     base_url,
     create_order,
+    dead,
     order_body,
     read_order,
     sync_job,
@@ -37,11 +38,6 @@ from tests.reference_agents import RunningAgent, enrolled_agent, eventually
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     """The web app's settings: the attempt budget is fixed when an order is created."""
     return make_settings(ORDER_SYNC_MAX_ATTEMPTS=int(WORKER_ENV["ORDER_SYNC_MAX_ATTEMPTS"]))
-
-
-async def _dead(client: TestClient[Any, Any], order_id: str) -> dict[str, Any] | None:
-    order = await read_order(client, order_id)
-    return order if order["syncJob"]["status"] == "dead" else None
 
 
 async def _dead_letters(db: Conn) -> list[dict[str, Any]]:
@@ -93,8 +89,8 @@ async def test_spent_retries_and_4xx_answers_land_in_the_dead_letter_queue(
         with running_worker(database_url, queues="order-sync", env=WORKER_ENV):
             spent = await create_order(client, order_body("v-down"))
             refused = await create_order(client, order_body("v-refuses"))
-            spent_order = await eventually(lambda: _dead(client, spent["id"]))
-            refused_order = await eventually(lambda: _dead(client, refused["id"]))
+            spent_order = await eventually(lambda: dead(client, spent["id"]))
+            refused_order = await eventually(lambda: dead(client, refused["id"]))
 
     assert (spent_order["status"], spent_order["syncJob"]["attempts"]) == ("failed", 3)
     assert (refused_order["status"], refused_order["syncJob"]["attempts"]) == ("failed", 1)
