@@ -1,6 +1,6 @@
 """Benchmark: agent authentication per request, cached (steady state) vs bcrypt every time.
 
-    .venv/bin/python bench/agent_auth.py [--requests 2000] [--rounds 12]
+    .venv/bin/python -m bench.agent_auth [--requests 2000] [--rounds 12]
 
 Uses DATABASE_URL when set (a scratch database is created and dropped on that server),
 else an embedded PostgreSQL in a temporary folder. Two measurements, each in one run:
@@ -14,25 +14,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import secrets
-import shutil
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
 import psycopg
-from aiohttp import web
 
-from restosync.db.migrate import apply_migrations
+from bench.common import bench_database, machine, serving
 from restosync.db.pool import create_pool, open_pool
-from restosync.embedded import EmbeddedPostgres, database_url, ensure_database
 from restosync.services.agent_auth import AgentAuthenticator
 from restosync.settings import load_settings
-from restosync.web.app import create_app
 from restosync.web.keys import AGENT_AUTH
 
 VENDOR = "bench-vendor"
@@ -93,37 +85,30 @@ async def _over_http(
         RATE_LIMITS_ENABLED=False,
         LOG_LEVEL="WARNING",
     )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    base = f"http://127.0.0.1:{port}"
-    headers = {"Authorization": f"Bearer {TOKEN}", "X-Vendor-ID": VENDOR}
-    body = {"vendorId": VENDOR}
-    for _ in range(100):  # the credentials feed connects in the background
-        if app[AGENT_AUTH].listening:
-            break
-        await asyncio.sleep(0.05)
+    async with serving(settings) as (app, base):
+        headers = {"Authorization": f"Bearer {TOKEN}", "X-Vendor-ID": VENDOR}
+        body = {"vendorId": VENDOR}
+        for _ in range(100):  # the credentials feed connects in the background
+            if app[AGENT_AUTH].listening:
+                break
+            await asyncio.sleep(0.05)
 
-    async def run(session: aiohttp.ClientSession, n: int) -> list[float]:
-        samples = []
-        for _ in range(n):
-            started = time.perf_counter()
-            async with session.post(
-                f"{base}/api/agents/heartbeat", json=body, headers=headers
-            ) as r:
-                assert r.status == 200, await r.text()
-            samples.append(time.perf_counter() - started)
-        return samples
+        async def run(session: aiohttp.ClientSession, n: int) -> list[float]:
+            samples = []
+            for _ in range(n):
+                started = time.perf_counter()
+                async with session.post(
+                    f"{base}/api/agents/heartbeat", json=body, headers=headers
+                ) as r:
+                    assert r.status == 200, await r.text()
+                samples.append(time.perf_counter() - started)
+            return samples
 
-    async with aiohttp.ClientSession() as session:
-        await run(session, 20)
-        cached = await run(session, requests)
-        app[AGENT_AUTH].listening = False  # bypass the cache (not forget: it stays off)
-        uncached = await run(session, max(20, requests // 50))
-    await runner.cleanup()
+        async with aiohttp.ClientSession() as session:
+            await run(session, 20)
+            cached = await run(session, requests)
+            app[AGENT_AUTH].listening = False  # bypass the cache (not forget: it stays off)
+            uncached = await run(session, max(20, requests // 50))
     print("POST /api/agents/heartbeat over loopback HTTP:")
     return _report("token cache", cached), _report("bcrypt per request", uncached)
 
@@ -151,22 +136,9 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=12, help="bcrypt cost (default 12)")
     args = parser.parse_args()
 
-    folder = None
-    server_url = os.environ.get("DATABASE_URL")
-    embedded = None
-    if server_url is None:
-        folder = Path(tempfile.mkdtemp(prefix="rs-bench-"))
-        embedded = EmbeddedPostgres(folder / "pgdata")
-        server_url = embedded.start()
-    name = f"rs_bench_{secrets.token_hex(4)}"
-    url = ensure_database(server_url, name)
-    try:
-        apply_migrations(url)
+    with bench_database() as url:
         _enrol(url, args.rounds)
-        print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, bcrypt cost {args.rounds}"
-        )
+        print(f"machine: {machine()}, bcrypt cost {args.rounds}")
         cached, uncached = await _in_process(url, args.rounds, args.requests)
         print(f"  -> cached is {uncached['mean_ms'] / cached['mean_ms']:.0f}x cheaper")
         http_cached, http_uncached = await _over_http(url, args.rounds, args.requests)
@@ -175,13 +147,6 @@ async def main() -> None:
             f"{1000 / http_uncached['mean_ms']:.1f} req/s sequentially "
             f"({http_uncached['mean_ms'] / http_cached['mean_ms']:.0f}x)"
         )
-    finally:
-        with psycopg.connect(database_url(server_url, "postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if embedded is not None:
-            embedded.stop()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

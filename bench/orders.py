@@ -1,6 +1,6 @@
 """Benchmark: orders created and delivered end to end, and commit → agent latency.
 
-    .venv/bin/python bench/orders.py [--orders 2000] [--vendors 100] [--clients 8]
+    .venv/bin/python -m bench.orders [--orders 2000] [--vendors 100] [--clients 8]
                                      [--backlog 1000] [--latency-orders 200] [--poll 1.0]
 
 Uses DATABASE_URL when set (a scratch database is created and dropped on that server),
@@ -24,13 +24,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,16 +35,14 @@ import aiohttp
 import psycopg
 from aiohttp import web
 
+from bench.common import bench_database, machine, serving
 from restosync.agent.erp import SimulatedErp
 from restosync.agent.server import AgentServer
-from restosync.db.migrate import apply_migrations
 from restosync.db.pool import transaction
-from restosync.embedded import EmbeddedPostgres, database_url, ensure_database
 from restosync.models.orders import CreateOrder
 from restosync.services import orders
 from restosync.services.audit import Actor
 from restosync.settings import Settings, load_settings
-from restosync.web.app import create_app
 from restosync.web.keys import POOL, QUEUE_APP
 
 API_SECRET = "o" * 32
@@ -191,12 +186,20 @@ async def _run(url: str, args: argparse.Namespace) -> None:
     settings = load_settings(
         DATABASE_URL=url, API_SECRET=API_SECRET, RATE_LIMITS_ENABLED=False, LOG_LEVEL="WARNING"
     )
-    app = create_app(settings)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    async with serving(settings) as (app, base):
+        await _run_served(app, base, url, settings, agent, vendors, args)
+    await agent.stop()
+
+
+async def _run_served(
+    app: web.Application,
+    base: str,
+    url: str,
+    settings: Settings,
+    agent: AgentServer,
+    vendors: list[str],
+    args: argparse.Namespace,
+) -> None:
     await _backlog(app, settings, vendors, args.backlog)
     worker = _worker(url, args.poll)
     try:
@@ -208,15 +211,13 @@ async def _run(url: str, args: argparse.Namespace) -> None:
             f"({delivered - first:.2f} s, first to last order at the agent)"
         )
         agent.received.clear()
-        await _throughput(f"http://127.0.0.1:{port}", agent, vendors, args.orders, args.clients)
+        await _throughput(base, agent, vendors, args.orders, args.clients)
         agent.received.clear()
         await asyncio.sleep(1)
         await _latency(app, settings, agent, vendors, args.latency_orders)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
-        await runner.cleanup()
-        await agent.stop()
 
 
 async def main() -> None:
@@ -229,30 +230,9 @@ async def main() -> None:
     parser.add_argument("--poll", type=float, default=1.0, help="WORKER_POLL_SECONDS")
     args = parser.parse_args()
 
-    folder = None
-    server_url = os.environ.get("DATABASE_URL")
-    embedded = None
-    if server_url is None:
-        folder = Path(tempfile.mkdtemp(prefix="rs-bench-"))
-        embedded = EmbeddedPostgres(folder / "pgdata")
-        server_url = embedded.start()
-    name = f"rs_bench_{secrets.token_hex(4)}"
-    url = ensure_database(server_url, name)
-    try:
-        apply_migrations(url)
-        print(
-            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, worker --concurrency 5, "
-            f"WORKER_POLL_SECONDS {args.poll}"
-        )
+    with bench_database() as url:
+        print(f"machine: {machine()}, worker --concurrency 5, WORKER_POLL_SECONDS {args.poll}")
         await _run(url, args)
-    finally:
-        with psycopg.connect(database_url(server_url, "postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if embedded is not None:
-            embedded.stop()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

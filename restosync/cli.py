@@ -15,11 +15,13 @@ from aiohttp import web
 
 from restosync import __version__
 from restosync.agent.cli import add_agent_commands
+from restosync.agent.demo import add_demo_command
 from restosync.db.migrate import apply_migrations
 from restosync.embedded import EmbeddedPostgres, ensure_database
 from restosync.errors import ConfigurationError
 from restosync.logconfig import configure_logging
 from restosync.settings import Settings, load_settings
+from restosync.supervisor import WorkerSupervisor, worker_command
 from restosync.web.app import create_app
 from restosync.web.middleware import AccessLogger
 from restosync.worker import configure_worker_app
@@ -81,8 +83,39 @@ def _parser() -> argparse.ArgumentParser:
         "env RESTOSYNC_DATA_DIR)",
     )
     up.set_defaults(run=_up)
+    _add_worker_command(commands)
     add_agent_commands(commands)
+    add_demo_command(commands)
     return parser
+
+
+def _add_worker_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    worker = commands.add_parser(
+        "worker",
+        help="run a supervised `procrastinate worker` (started again when it stops)",
+        description="Run `procrastinate --app=restosync.worker.app worker` and start it again, "
+        "with a backoff, whenever it exits (it does when the database goes away). SIGTERM "
+        "or Ctrl-C stops it gracefully. See docs/faults.md.",
+    )
+    worker.add_argument(
+        "--queues", help="comma-separated queues to take jobs from (default: every queue)"
+    )
+    worker.add_argument(
+        "--concurrency", type=int, help="jobs run at once (default: procrastinate's)"
+    )
+    worker.set_defaults(run=_worker)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = load_settings()  # a bad value stops here, naming the variable
+    settings.database_url  # noqa: B018 - required: raises when DATABASE_URL is unset
+    configure_logging(settings.LOG_LEVEL, secrets=settings.secret_values())
+    arguments = [f"--queues={args.queues}"] if args.queues else []
+    if args.concurrency is not None:
+        arguments.append(f"--concurrency={args.concurrency}")
+    return WorkerSupervisor(worker_command(arguments)).run()
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -30,6 +30,11 @@ TASK_AGENT_HEALTH = "maintenance:agent_health"
 # Deferred on the maintenance queue, with kwargs vendor_id, blocked_by_type,
 # blocked_by_codes (see restosync.services.ingest.defer_replay).
 TASK_REPLAY_REJECTIONS = "ingest:replay_rejections"
+# --- snapshots (issue 4): deferred with the last page of a full snapshot, on the
+# maintenance queue, kwargs vendor_id, entity, snapshot_id, correlation_id
+# (see restosync.services.ingest.snapshots). ---
+TASK_APPLY_SNAPSHOT = "ingest:apply_snapshot"
+# end of snapshots
 # --- end of ingest -------------------------------------------------------------------
 
 # --- Orders: the outbound push (issue 5) ---------------------------------------------
@@ -45,6 +50,30 @@ def vendor_lock(vendor_id: str) -> str:
 
 
 # --- end of orders -------------------------------------------------------------------
+
+# --- Maintenance: retention and the DLQ alert (issue 6) -----------------------------
+# Periodic tasks of SPEC §6 on the maintenance queue (restosync/worker/tasks.py); their
+# work is in the SQL functions of sql/0013.maintenance.sql.
+TASK_DLQ_ALERT = "maintenance:dlq_alert"
+TASK_CLEANUP_SYNC_JOBS = "maintenance:cleanup_sync_jobs"
+TASK_CLEANUP_RECONCILIATION_EVENTS = "maintenance:cleanup_reconciliation_events"
+TASK_CLEANUP_RESOLVED_DLQ = "maintenance:cleanup_resolved_dlq"
+# --- end of maintenance --------------------------------------------------------------
+
+# --- Reconciliation (issue 6) ----------------------------------------------------------
+# One run per vendor (restosync/worker/reconciliation_tasks.py), deferred hourly for every
+# active vendor and by POST /api/admin/reconciliation/trigger; `reconciliation_lock` is
+# both its lock (one run at a time) and its queueing lock (at most one waiting).
+TASK_RECONCILE_VENDOR = "reconciliation:reconcile_vendor"
+TASK_DETECT_DRIFT = "reconciliation:detect_drift"
+
+
+def reconciliation_lock(vendor_id: str) -> str:
+    """procrastinate lock and queueing lock of a vendor's reconciliation runs."""
+    return f"reconciliation:{vendor_id}"
+
+
+# --- end of reconciliation -------------------------------------------------------------
 
 
 def _dumps(value: Any) -> str:

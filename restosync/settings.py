@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+import orjson
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -77,18 +78,58 @@ class Settings(BaseSettings):
     INGEST_MAX_BYTES: PositiveInt = 5 * 1024 * 1024
     INGEST_BATCH_MAX_ROWS: PositiveInt = 5000
     INGEST_BATCH_MAX_BYTES: PositiveInt = 10 * 1024 * 1024
+    # --- snapshots (issue 4) ---
+    # A full snapshot that would retire more than this share (0..1) of a vendor's active
+    # rows of an entity is refused unless its last page says `force` (an empty one always is).
+    SNAPSHOT_MAX_REMOVAL_SHARE: Annotated[float, Field(ge=0, le=1)] = 0.5
+    # end of snapshots
     # --- end of ingest ---
     # --- Orders: the outbound push (issue 5) ---
     # While a vendor's agent is offline a push waits this long before looking again
     # (no call, no attempt used), until ORDER_SYNC_MAX_AGE_SECONDS after the order.
     ORDER_SYNC_POSTPONE_SECONDS: PositiveSeconds = 60
     # --- end of orders ---
+    # --- Reconciliation (issue 6) ---
+    # Narrowing (docs/reconciliation.md): a differing key range is split into at most
+    # FANOUT sub-ranges until one side holds at most LEAF_ROWS rows; then manifests are
+    # compared. With 100,000 items and 10 drifted rows: about 70 agent calls.
+    RECONCILIATION_LEAF_ROWS: PositiveInt = 2048
+    RECONCILIATION_FANOUT: Annotated[int, Field(ge=2, le=256)] = 16
+    # --- end of reconciliation ---
+    # --- Maintenance: retention and schedules (issue 6) ---
+    # Retention of SPEC §6 (docs/operations.md, "Periodic work and retention"): completed
+    # sync jobs, failed/dead/pending ones, resolved dead letters, reconciliation events,
+    # finished maintenance/reconciliation queue jobs. Live work is never deleted.
+    SYNC_JOB_RETENTION_COMPLETED_SECONDS: PositiveSeconds = 86400
+    SYNC_JOB_RETENTION_FAILED_SECONDS: PositiveSeconds = 7 * 86400
+    DLQ_RESOLVED_RETENTION_SECONDS: PositiveSeconds = 30 * 86400
+    RECONCILIATION_EVENT_RETENTION_SECONDS: PositiveSeconds = 30 * 86400
+    QUEUE_JOB_RETENTION_SECONDS: PositiveSeconds = 86400
+    # JSON object {periodic id: cron} replacing the SPEC §6 schedules of periodic tasks,
+    # e.g. {"cleanup_sync_jobs": "30 3 * * *"}; a sixth cron field counts seconds.
+    PERIODIC_SCHEDULES: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    # A periodic tick missed while no worker ran (deploy, outage) is still run by the next
+    # worker to start if it is at most this old (procrastinate's periodic max_delay). It
+    # also bounds how late a running worker may wake for a tick, hence at least 1 s.
+    PERIODIC_CATCH_UP_SECONDS: Annotated[float, Field(ge=1)] = 600
+    # --- end of maintenance ---
 
     @field_validator("CORS_ORIGINS", "AGENT_URL_ALLOWED_HOSTS", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    # maintenance (issue 6)
+    @field_validator("PERIODIC_SCHEDULES", mode="before")
+    @classmethod
+    def _json_object(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise ValueError('must be a JSON object: {"<periodic id>": "<cron>"}') from None
         return value
 
     @field_validator("LOG_LEVEL", mode="before")

@@ -59,7 +59,14 @@ def running_worker(
                 "worker",
                 f"--queues={queues}",
             ],
-            env=process_env(DATABASE_URL=database_url, WORKER_POLL_SECONDS="0.2", **(env or {})),
+            env=process_env(
+                **{
+                    "DATABASE_URL": database_url,
+                    "WORKER_POLL_SECONDS": "0.2",
+                    "PERIODIC_CATCH_UP_SECONDS": "3",  # see tests/conftest.py make_settings
+                    **(env or {}),
+                }
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -39,8 +39,11 @@ from restosync.models.health import Liveness, Readiness
 from restosync.models.ingest import (  # ingest (issue 4)
     IngestResult,
     PushItems,
+    PushItemsBatch,
     PushStock,
+    PushStockBatch,
     PushWarehouses,
+    PushWarehousesBatch,
     RejectionFilter,
     RejectionView,
     ReplayRequest,
@@ -57,6 +60,11 @@ from restosync.models.mappings import (
     SeedResult,
     UpdateMapping,
 )
+from restosync.models.metrics import (  # admin metrics (issue 6)
+    MetricsWindow,
+    ReconciliationMetrics,
+    SyncJobMetrics,
+)
 from restosync.models.orders import (  # orders (issue 5)
     AgentCallback,
     CallbackAck,
@@ -66,6 +74,12 @@ from restosync.models.orders import (  # orders (issue 5)
     OrderView,
 )
 from restosync.models.pagination import Page, PageQuery
+from restosync.models.reconciliation import (  # reconciliation (issue 6)
+    EventFilter,
+    ReconciliationEvent,
+    TriggerReconciliation,
+    TriggerResult,
+)
 from restosync.web.handlers import (
     admin,
     agents,
@@ -76,6 +90,7 @@ from restosync.web.handlers import (
     meta,
     metrics,
     orders,  # orders (issue 5)
+    reconciliation,  # reconciliation (issue 6)
     rejections,  # ingest (issue 4)
     sync,  # ingest (issue 4)
 )
@@ -169,13 +184,13 @@ ROUTES: tuple[Route, ...] = (
           security="agent_token", body=PushItems, query=(SyncQuery,), responses=_SYNC_ANSWERS,
           rate_limit="sync", rate_limit_by="agent"),
     Route("POST", "/api/sync/items/batch", sync.push_items_batch, "Push items (full batch)",
-          SYNC, security="agent_token", body=PushItems, query=(SyncQuery,),
+          SYNC, security="agent_token", body=PushItemsBatch, query=(SyncQuery,),
           responses=_SYNC_ANSWERS, rate_limit="sync_batch", rate_limit_by="agent"),
     Route("POST", "/api/sync/stock", sync.push_stock, "Push stock rows (incremental)", SYNC,
           security="agent_token", body=PushStock, query=(SyncQuery,), responses=_SYNC_ANSWERS,
           rate_limit="sync", rate_limit_by="agent"),
     Route("POST", "/api/sync/stock/batch", sync.push_stock_batch,
-          "Push stock rows (full batch)", SYNC, security="agent_token", body=PushStock,
+          "Push stock rows (full batch)", SYNC, security="agent_token", body=PushStockBatch,
           query=(SyncQuery,), responses=_SYNC_ANSWERS, rate_limit="sync_batch",
           rate_limit_by="agent"),
     Route("POST", "/api/sync/warehouses", sync.push_warehouses,
@@ -183,7 +198,8 @@ ROUTES: tuple[Route, ...] = (
           query=(SyncQuery,), responses=_SYNC_ANSWERS, rate_limit="sync",
           rate_limit_by="agent"),
     Route("POST", "/api/sync/warehouses/batch", sync.push_warehouses_batch,
-          "Push warehouses (full batch)", SYNC, security="agent_token", body=PushWarehouses,
+          "Push warehouses (full batch)", SYNC, security="agent_token",
+          body=PushWarehousesBatch,
           query=(SyncQuery,), responses=_SYNC_ANSWERS, rate_limit="sync_batch",
           rate_limit_by="agent"),
     Route("GET", "/api/admin/rejections", rejections.list_rejections,
@@ -236,6 +252,24 @@ ROUTES: tuple[Route, ...] = (
           "Close a vendor's circuit breakers in every worker process", ADMIN,
           security="api_key", body=ResetBreaker, responses={200: BreakerReset}),
     # end of dlq admin
+    # admin metrics (issue 6)
+    Route("GET", "/api/admin/metrics/{vendorId}", metrics.vendor_sync_jobs,
+          "A vendor's sync jobs in a window: counts, success and retry rates, latency", ADMIN,
+          security="api_key", query=(MetricsWindow,), responses={200: SyncJobMetrics}),
+    Route("GET", "/api/admin/metrics/reconciliation/{vendorId}", metrics.vendor_reconciliation,
+          "A vendor's reconciliation runs in a window: count, drift frequency, last run",
+          ADMIN, security="api_key", query=(MetricsWindow,),
+          responses={200: ReconciliationMetrics}),
+    # end of admin metrics
+    # reconciliation (issue 6)
+    Route("POST", "/api/admin/reconciliation/trigger", reconciliation.trigger,
+          "Defer a reconciliation run of one vendor, or of every active vendor", ADMIN,
+          security="api_key", body=TriggerReconciliation,
+          responses={202: TriggerResult, 404: None}),
+    Route("GET", "/api/admin/reconciliation/events", reconciliation.list_events,
+          "The reconciliation event log, newest first", ADMIN, security="api_key",
+          query=(EventFilter, PageQuery), responses={200: Page[ReconciliationEvent]}),
+    # end of reconciliation
 )  # fmt: skip
 
 

@@ -17,11 +17,13 @@ from restosync.settings import Settings, load_settings
 from restosync.worker.ingest_tasks import ingest_tasks  # ingest (issue 4)
 from restosync.worker.middleware import bind_correlation_id
 from restosync.worker.order_tasks import order_tasks
-from restosync.worker.tasks import maintenance_tasks
+from restosync.worker.reconciliation_tasks import reconciliation_tasks  # reconciliation (issue 6)
+from restosync.worker.tasks import apply_schedules, maintenance_tasks  # schedules (issue 6)
 
 queue.app.add_tasks_from(maintenance_tasks, namespace="maintenance")
 queue.app.add_tasks_from(ingest_tasks, namespace="ingest")  # ingest (issue 4)
 queue.app.add_tasks_from(order_tasks, namespace="orders")
+queue.app.add_tasks_from(reconciliation_tasks, namespace="reconciliation")  # issue 6
 _configured = False
 
 
@@ -32,6 +34,8 @@ def configure_worker_app(settings: Settings) -> procrastinate.App:
     options["worker_middleware"] = [bind_correlation_id]
     options["additional_context"] = {"settings": settings}
     queue.app.worker_defaults = options
+    apply_schedules(queue.app, settings.PERIODIC_SCHEDULES)  # maintenance (issue 6)
+    queue.app.periodic_defaults = {"max_delay": settings.PERIODIC_CATCH_UP_SECONDS}
     return queue.app
 
 
