@@ -23,6 +23,7 @@ from restosync.models.ingest import (
     FailReason,
     IngestResult,
     ItemRow,
+    ItemRowAsSent,
     ItemTombstone,
     PushAnswer,
     RowModel,
@@ -31,6 +32,7 @@ from restosync.models.ingest import (
     RowStatus,
     SkipReason,
     StockRow,
+    StockRowAsSent,
     StockTombstone,
     StoredVersion,
     Tombstone,
@@ -326,6 +328,11 @@ def validate_rows(
     return candidates
 
 
+# Faster models of the same rows, accepting the same, ints and floats kept as sent
+# (models.ingest): a list is validated with them; errors come from the exact models.
+_AS_SENT: dict[type[RowModel], type[RowModel]] = {ItemRow: ItemRowAsSent, StockRow: StockRowAsSent}
+
+
 @cache
 def _list_of(model: type[RowModel]) -> TypeAdapter[list[RowModel]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
@@ -343,8 +350,8 @@ def _validate_group(
     item); when it raises, each row is validated alone so that its errors are its own.
     """
     try:
-        rows = _list_of(model).validate_python([raw for _, raw in group])
-    except ValidationError:
+        rows = _list_of(_AS_SENT.get(model, model)).validate_python([raw for _, raw in group])
+    except ValidationError:  # the exact model, row by row, gives each its own errors
         return [c for index, raw in group if (c := _validate_one(spec, model, index, raw, outcome))]
     return [
         Candidate(index, spec.row_key(row), raw, row)
