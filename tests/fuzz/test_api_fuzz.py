@@ -26,6 +26,7 @@ from schemathesis.core.result import Err
 from restosync.web.openapi import build_openapi
 from restosync.web.routes import ROUTES
 from tests.conftest import AGENT_SECRET, API_SECRET
+from tests.migrations.test_schema import SPEC_TABLES
 from tests.pg import PgServer, cloned_database
 from tests.processes import BIN, process_env, stop
 
@@ -34,23 +35,7 @@ TOKEN = "fuzz-agent-token-0123456789abcdef"
 EXAMPLES = 40  # per operation: the budget that keeps this file near half a minute
 # Tables a request may write. Rate-limit counters are left out: counting a refused request
 # is their job.
-WATCHED = (
-    "agent_registry",
-    "erp_code_mappings",
-    "warehouses",
-    "items",
-    "stock",
-    "orders",
-    "order_items",
-    "sync_jobs",
-    "dead_letter_queue",
-    "ingest_batches",
-    "ingest_rejections",
-    "audit_log",
-    "circuit_breakers",
-    "reconciliation_events",
-    "procrastinate_jobs",
-)
+WATCHED = sorted(SPEC_TABLES | {"ingest_snapshots", "procrastinate_jobs"})
 FINGERPRINT = "SELECT " + ", ".join(
     f"(SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {table} AS t)"
     for table in WATCHED
