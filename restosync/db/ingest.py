@@ -32,10 +32,13 @@ from restosync.models.pagination import PageQuery
 
 @dataclass(frozen=True, slots=True)
 class StockTarget:
-    """What a stock key resolves to: its item and warehouse (None when unknown), its version."""
+    """What a stock key resolves to: its item and warehouse (None when unknown), its version.
 
-    item_id: UUID | None
-    warehouse_id: UUID | None
+    The ids are the uuids' text (`stored_stock`): cheaper to load, hash and COPY than `UUID`s.
+    """
+
+    item_id: str | None
+    warehouse_id: str | None
     stored: StoredVersion | None
 
 
@@ -176,7 +179,7 @@ async def write_staged(
     return await _tuples(conn, query, {"vendor_id": vendor_id})
 
 
-async def update_item_stock_totals(conn: Connection, item_ids: list[UUID]) -> None:
+async def update_item_stock_totals(conn: Connection, item_ids: list[UUID] | list[str]) -> None:
     """Set the items' stock totals to the sums over all their stock rows."""
     if not item_ids:
         return

@@ -241,10 +241,12 @@ RETURNING w.erp_warehouse_id
 
 -- stored_stock --
 -- Per pushed stock key: item and warehouse ids (NULL when unknown) and the stored version.
+-- Ids as text: psycopg makes a uuid.UUID of each uuid value (≈ 1.5 µs), and hashing them costs.
 -- Each lookup is one unique-index probe per key (LATERAL … LIMIT 1 is never flattened),
 -- so the plan does not depend on planner statistics (a hash join of all the vendor's
 -- items and stock otherwise, when there are none).
-SELECT k.item_sku, k.erp_warehouse_id, i.id AS item_id, w.id AS warehouse_id,
+SELECT k.item_sku, k.erp_warehouse_id, i.id::text AS item_id,
+       w.id::text AS warehouse_id,
        s.content_hash, s.last_synced_at, s.retired
 FROM unnest(%(item_skus)b::text[], %(erp_warehouse_ids)b::text[])
      AS k (item_sku, erp_warehouse_id)
@@ -339,7 +341,7 @@ ON CONFLICT (vendor_id, warehouse_id, item_id) DO UPDATE SET
     last_synced_at = EXCLUDED.last_synced_at
 WHERE stock.content_hash IS DISTINCT FROM EXCLUDED.content_hash
   AND stock.last_synced_at <= EXCLUDED.last_synced_at
-RETURNING item_id, warehouse_id
+RETURNING item_id::text, warehouse_id::text  -- text, as stored_stock's ids
 
 -- retire_stock --
 -- Tombstones: zero stock rows (not when stale, same hash, or already zero without a hash).
@@ -360,7 +362,7 @@ WHERE s.vendor_id = %(vendor_id)s
        OR NOT (s.real_stock = 0 AND s.virtual_stock = 0 AND s.reserved_quantity = 0
                AND s.ordered_quantity = 0 AND s.incoming_quantity = 0
                AND coalesce(s.stock_value, 0) = 0))
-RETURNING s.item_id, s.warehouse_id
+RETURNING s.item_id::text AS item_id, s.warehouse_id::text AS warehouse_id  -- as stored_stock
 
 -- lock_items_by_id --
 -- Lock items whose stock totals change, in sku order like every other item write.
