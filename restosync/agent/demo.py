@@ -89,9 +89,11 @@ async def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoRepor
             await admin.check_reachable()
             client = AgentClient(session, options.url, options.vendor_id, path, version="demo")
             server = AgentServer(
-                erp, lambda: AgentCredentials.load(path).outbound_secret, client=client,
+                erp,
+                lambda: AgentCredentials.load(path).outbound_secret,
+                client=client,
                 catalog=catalog,
-            )  # fmt: skip
+            )
             agent_url = await server.start()
             stop = asyncio.Event()
             beats: asyncio.Task[int] | None = None

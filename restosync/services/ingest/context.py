@@ -11,6 +11,9 @@ from restosync.db.pool import Connection
 from restosync.models.ingest import StoredVersion
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
+# db.ingest.stored_items / stored_warehouses: stored versions by key, one query.
+FetchStored = Callable[[Connection, str, list[str]], Awaitable[dict[str, StoredVersion]]]
+
 
 class ResolvedCode(Protocol):
     """A mapped ERP code (see services/mappings.py)."""
@@ -69,3 +72,25 @@ async def settle_writes(
     if unexplained:
         keys = ", ".join(c.key for c in unexplained[:5])
         raise RuntimeError(f"ingest: rows neither written nor skipped: {keys}")
+
+
+async def lookup_stored(
+    ctx: IngestContext, fetch: FetchStored, keys: list[str]
+) -> dict[str, StoredVersion | None]:
+    """The stored version of every key (None when there is none), in one query."""
+    stored = await fetch(ctx.conn, ctx.vendor_id, keys)
+    return {key: stored.get(key) for key in keys}
+
+
+async def stored_for(
+    ctx: IngestContext,
+    fetch: FetchStored,
+    candidates: list[Candidate],
+    known: Mapping[str, StoredVersion | None],
+) -> dict[str, StoredVersion]:
+    """The candidates' stored versions: those already `known`, the others read now."""
+    stored = {c.key: v for c in candidates if (v := known.get(c.key)) is not None}
+    missing = [c.key for c in candidates if c.key not in known]
+    if missing:
+        stored.update(await fetch(ctx.conn, ctx.vendor_id, missing))
+    return stored

@@ -9,7 +9,13 @@ from typing import Any
 
 from restosync.db import ingest as ingest_db
 from restosync.models.ingest import ItemRow, ItemTombstone, StoredVersion
-from restosync.services.ingest.context import IngestContext, ResolvedCode, settle_writes
+from restosync.services.ingest.context import (
+    IngestContext,
+    ResolvedCode,
+    lookup_stored,
+    settle_writes,
+    stored_for,
+)
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
 MAX_SLUG = 400
@@ -57,9 +63,7 @@ async def lookup_items(
     ctx: IngestContext, keys: list[tuple[str, ...]]
 ) -> dict[str, StoredVersion | None]:
     """Stored versions of these items (None when there is none), by sku."""
-    skus = [sku for (sku,) in keys]
-    stored = await ingest_db.stored_items(ctx.conn, ctx.vendor_id, skus)
-    return {sku: stored.get(sku) for sku in skus}
+    return await lookup_stored(ctx, ingest_db.stored_items, [sku for (sku,) in keys])
 
 
 async def apply_items(
@@ -69,10 +73,7 @@ async def apply_items(
     known: Mapping[str, StoredVersion | None],
 ) -> None:
     """Steps 5-8 for items: stored versions (those not `known` yet), mappings, writes."""
-    stored = {c.key: v for c in candidates if (v := known.get(c.key)) is not None}
-    missing = [c.key for c in candidates if c.key not in known]
-    if missing:
-        stored.update(await ingest_db.stored_items(ctx.conn, ctx.vendor_id, missing))
+    stored = await stored_for(ctx, ingest_db.stored_items, candidates, known)
     survivors = check_stored(candidates, stored, outcome)
     upserts = await _mapped([c for c in survivors if not c.tombstone], ctx, outcome)
     tombstones = [c for c in survivors if c.tombstone]

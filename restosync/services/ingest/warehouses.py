@@ -12,7 +12,12 @@ from restosync.db import ingest as ingest_db
 from restosync.errors import Conflict
 from restosync.models.ingest import StoredVersion, WarehouseRow, WarehouseTombstone
 from restosync.models.problem import ProblemFieldError
-from restosync.services.ingest.context import IngestContext, settle_writes
+from restosync.services.ingest.context import (
+    IngestContext,
+    lookup_stored,
+    settle_writes,
+    stored_for,
+)
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
 
@@ -20,9 +25,7 @@ async def lookup_warehouses(
     ctx: IngestContext, keys: list[tuple[str, ...]]
 ) -> dict[str, StoredVersion | None]:
     """Stored versions of these warehouses (None when there is none), by ERP id."""
-    erp_ids = [erp_id for (erp_id,) in keys]
-    stored = await ingest_db.stored_warehouses(ctx.conn, ctx.vendor_id, erp_ids)
-    return {erp_id: stored.get(erp_id) for erp_id in erp_ids}
+    return await lookup_stored(ctx, ingest_db.stored_warehouses, [erp_id for (erp_id,) in keys])
 
 
 async def apply_warehouses(
@@ -32,10 +35,7 @@ async def apply_warehouses(
     known: Mapping[str, StoredVersion | None],
 ) -> None:
     """Steps 5-8 for warehouses: stored versions (those not `known` yet), code conflicts, writes."""
-    stored = {c.key: v for c in candidates if (v := known.get(c.key)) is not None}
-    missing = [c.key for c in candidates if c.key not in known]
-    if missing:
-        stored.update(await ingest_db.stored_warehouses(ctx.conn, ctx.vendor_id, missing))
+    stored = await stored_for(ctx, ingest_db.stored_warehouses, candidates, known)
     survivors = check_stored(candidates, stored, outcome)
     upserts = await _without_code_conflicts([c for c in survivors if not c.tombstone], ctx, outcome)
     tombstones = [c for c in survivors if c.tombstone]
