@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -182,4 +183,35 @@ async def test_warehouses_update_deactivate_and_keep_codes_unique(
     assert [tuple(r.values()) for r in rows] == [
         ("W1", "Lyon", "FR", Decimal("45.76"), 1, True),
         ("W2", None, None, None, 0, False),
+    ]
+
+
+async def test_sync_times_with_far_offsets_are_stored_as_their_instant(
+    client: TestClient[Any, Any], db: Conn, agent: str
+) -> None:
+    # ISO 8601 allows offsets up to ±23:59; PostgreSQL reads none past ±15:59 as text,
+    # which is how COPY and the JSON statements carry them. Each write path, once.
+    far = "2026-03-01T00:00:00.25+20:00"  # 2026-02-28T04:00:00.25Z
+    pushed = [
+        ("warehouses", {**warehouse("W3"), "lastSyncedAt": far}),
+        ("items", {**item("SKU-3"), "lastSyncedAt": far}),
+        ("stock", {**stock("SKU-3", "W3"), "lastSyncedAt": far}),
+        ("items", {**tombstone("items", "SKU-2"), "lastSyncedAt": "2026-03-01T00:00:00-23:59"}),
+    ]
+    for entity, row in pushed:
+        answer = await push(client, agent, entity, [row])
+        assert [o[1:] for o in outcomes(answer)] == [("processed", None)], (entity, answer)
+    stored = await rows_of(
+        db,
+        "SELECT 'w' AS t, last_synced_at FROM warehouses WHERE erp_warehouse_id = 'W3' "
+        "UNION ALL SELECT 'i:' || sku, last_synced_at FROM items WHERE sku IN ('SKU-2', 'SKU-3') "
+        "UNION ALL SELECT 's', s.last_synced_at FROM stock AS s JOIN items AS i "
+        "ON i.id = s.item_id WHERE i.sku = 'SKU-3' ORDER BY 1",
+    )
+    instant = datetime(2026, 2, 28, 4, 0, 0, 250_000, tzinfo=UTC)
+    assert [(r["t"], r["last_synced_at"]) for r in stored] == [
+        ("i:SKU-2", datetime(2026, 3, 1, 23, 59, tzinfo=UTC)),
+        ("i:SKU-3", instant),
+        ("s", instant),
+        ("w", instant),
     ]
