@@ -212,6 +212,15 @@ async def record_rejections(
     )
 
 
+async def pending_rejections(
+    conn: Connection, vendor_id: str, entity: Entity, blocked_by_type: BlockedBy | None
+) -> tuple[bool, bool]:
+    """(rejected rows of the entity exist, rows waiting for a `blocked_by_type` exist)."""
+    params = {"vendor_id": vendor_id, "entity": entity, "blocked_by_type": blocked_by_type}
+    [(of_entity, waiting)] = await _tuples(conn, "pending_rejections", params)
+    return bool(of_entity), bool(waiting)
+
+
 async def clear_rejections(
     conn: Connection, vendor_id: str, entity: Entity, keys: list[str]
 ) -> None:

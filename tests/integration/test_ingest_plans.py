@@ -111,6 +111,36 @@ async def test_stored_stock_probes_the_unique_indexes_without_statistics(
     assert all(_probes_unique_index(s) for s in large), _summary(scans)
 
 
+async def test_stored_stock_probes_each_item_and_warehouse_once(
+    db: psycopg.AsyncConnection[DictRow],
+) -> None:
+    await _load(db)
+    # Three warehouses per item, as an agent sends them: 3 x 100 keys, 100 items.
+    skus = [f"SKU-{n}" for n in range(1, 101) for _ in range(3)]
+    params = {
+        "vendor_id": VENDOR,
+        "item_skus": skus,
+        "erp_warehouse_ids": [f"WH-{n}" for _ in range(1, 101) for n in range(3)],
+    }
+    cur = await db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + QUERIES["stored_stock"], params)
+    row = await cur.fetchone()
+    assert row is not None
+    loops: dict[str, int] = {}
+    pending = [row["QUERY PLAN"][0]["Plan"]]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.get("Plans", []))
+        if (name := node.get("Relation Name")) in UNIQUE_INDEXES:
+            loops[name] = loops.get(name, 0) + node["Actual Loops"]
+    assert loops == {"items": 100, "warehouses": 3, "stock": 300}
+    found = await db.execute(QUERIES["stored_stock"], params)
+    rows = await found.fetchall()
+    assert sorted((r["item_sku"], r["erp_warehouse_id"]) for r in rows) == sorted(
+        zip(skus, params["erp_warehouse_ids"], strict=True)
+    )
+    assert all(r["item_id"] and r["warehouse_id"] and r["content_hash"] == "h" for r in rows)
+
+
 async def test_stored_warehouses_probes_the_unique_index_without_statistics(
     db: psycopg.AsyncConnection[DictRow],
 ) -> None:

@@ -252,10 +252,44 @@ def test_naive_timestamps_are_utc() -> None:
     assert candidate.row.last_synced_at == T0
 
 
+def test_naive_and_offset_timestamps_become_the_same_instant_in_utc() -> None:
+    rows = [
+        item("A", lastSyncedAt="2026-01-01T00:00:00Z"),
+        item("B", lastSyncedAt="2026-01-01T01:30:00+01:30"),
+        item("C", lastSyncedAt="2025-12-31T00:00:00-23:59"),  # past PostgreSQL's ±15:59
+    ]
+    outcome = Outcome(3)
+    a, b, c = (candidate.row.last_synced_at for candidate in validate_rows(ITEMS, rows, outcome))
+    assert a == b == T0
+    assert c == T0 - timedelta(minutes=1)
+    assert {a.utcoffset(), b.utcoffset(), c.utcoffset()} == {timedelta(0)}
+
+
 def test_slug_folds_accents() -> None:
     assert make_slug("Crème fraîche 1L", "SKU-1") == "creme-fraiche-1l-sku-1"
     assert make_slug("日本", "") == "item"
     assert len(make_slug("a" * 255, "b" * 100)) <= 400
+
+
+@pytest.mark.parametrize(
+    ("name", "sku", "slug"),
+    [
+        ("TOMATES Cerises", "SKU-1", "tomates-cerises-sku-1"),  # ASCII: lowercased
+        ("--Thé  vert__bio!!", "", "the-vert-bio"),  # runs of others: one "-", none at ends
+        ("Œuf ½ douzaine", "X", "uf-12-douzaine-x"),  # NFKD: ½ is 1, U+2044, 2; no Œ in ASCII
+        ("ﬁlet", "A/B", "filet-a-b"),  # ligature folded
+        ("-", "-", "item"),
+    ],
+)
+def test_slug_is_ascii_words_joined_by_dashes(name: str, sku: str, slug: str) -> None:
+    assert make_slug(name, sku) == slug
+
+
+def test_a_long_slug_is_cut_and_never_ends_with_a_dash() -> None:
+    slug = make_slug("ab " * 200, "")
+    assert len(slug) <= 400
+    assert slug.startswith("ab-ab")
+    assert not slug.endswith("-")
 
 
 def test_every_row_gets_exactly_one_result() -> None:

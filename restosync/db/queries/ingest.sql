@@ -242,23 +242,38 @@ RETURNING w.erp_warehouse_id
 -- stored_stock --
 -- Per pushed stock key: item and warehouse ids (NULL when unknown) and the stored version.
 -- Ids as text: psycopg makes a uuid.UUID of each uuid value (≈ 1.5 µs), and hashing them costs.
--- Each lookup is one unique-index probe per key (LATERAL … LIMIT 1 is never flattened),
--- so the plan does not depend on planner statistics (a hash join of all the vendor's
--- items and stock otherwise, when there are none).
-SELECT k.item_sku, k.erp_warehouse_id, i.id::text AS item_id,
-       w.id::text AS warehouse_id,
+-- Items and warehouses are probed once per distinct sku / ERP id (a page of 5000 rows names
+-- ≈ 1700 items and 3 warehouses: a third of the time of probing per key), then hash-joined
+-- to the keys; stock is probed per key. Every probe is one unique-index lookup (LATERAL …
+-- LIMIT 1 is never flattened), so the plan does not depend on planner statistics (a hash
+-- join of all the vendor's items and stock otherwise, when there are none).
+WITH k AS MATERIALIZED (
+    SELECT item_sku, erp_warehouse_id
+    FROM unnest(%(item_skus)b::text[], %(erp_warehouse_ids)b::text[])
+         AS k (item_sku, erp_warehouse_id)
+),
+i AS MATERIALIZED (
+    SELECT d.item_sku, x.id
+    FROM (SELECT DISTINCT item_sku FROM k) AS d
+    CROSS JOIN LATERAL (
+        SELECT id FROM items WHERE vendor_id = %(vendor_id)s AND sku = d.item_sku LIMIT 1
+    ) AS x
+),
+w AS MATERIALIZED (
+    SELECT d.erp_warehouse_id, x.id
+    FROM (SELECT DISTINCT erp_warehouse_id FROM k) AS d
+    CROSS JOIN LATERAL (
+        SELECT id
+        FROM warehouses
+        WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = d.erp_warehouse_id
+        LIMIT 1
+    ) AS x
+)
+SELECT k.item_sku, k.erp_warehouse_id, i.id::text AS item_id, w.id::text AS warehouse_id,
        s.content_hash, s.last_synced_at, s.retired
-FROM unnest(%(item_skus)b::text[], %(erp_warehouse_ids)b::text[])
-     AS k (item_sku, erp_warehouse_id)
-LEFT JOIN LATERAL (
-    SELECT id FROM items WHERE vendor_id = %(vendor_id)s AND sku = k.item_sku LIMIT 1
-) AS i ON true
-LEFT JOIN LATERAL (
-    SELECT id
-    FROM warehouses
-    WHERE vendor_id = %(vendor_id)s AND erp_warehouse_id = k.erp_warehouse_id
-    LIMIT 1
-) AS w ON true
+FROM k
+LEFT JOIN i ON i.item_sku = k.item_sku
+LEFT JOIN w ON w.erp_warehouse_id = k.erp_warehouse_id
 LEFT JOIN LATERAL (
     SELECT content_hash, last_synced_at,
            (real_stock = 0 AND virtual_stock = 0 AND reserved_quantity = 0
@@ -413,6 +428,19 @@ ON CONFLICT (vendor_id, entity, row_key) DO UPDATE SET
     correlation_id = coalesce(EXCLUDED.correlation_id, ingest_rejections.correlation_id),
     last_seen_at = CASE WHEN %(count_as_seen)s THEN now() ELSE ingest_rejections.last_seen_at END,
     seen_count = ingest_rejections.seen_count + CASE WHEN %(count_as_seen)s THEN 1 ELSE 0 END
+
+-- pending_rejections --
+-- Whether the vendor has rejected rows of this entity, and rows waiting for this kind of
+-- row (NULL: none can): when it has none, a push skips the statements that would settle
+-- them (two probes per pushed key). Each is one index probe.
+SELECT EXISTS (
+           SELECT 1 FROM ingest_rejections
+           WHERE vendor_id = %(vendor_id)s AND entity = %(entity)s
+       ) AS of_entity,
+       %(blocked_by_type)s::text IS NOT NULL AND EXISTS (
+           SELECT 1 FROM ingest_rejections
+           WHERE vendor_id = %(vendor_id)s AND blocked_by_type = %(blocked_by_type)s
+       ) AS waiting
 
 -- clear_ingest_rejections --
 -- Forget the rejections of rows that landed (locked in key order first, like the insert).

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from operator import attrgetter
-from typing import Any
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Literal
 
 from restosync.db import ingest as ingest_db
-from restosync.models.ingest import ItemRow, ItemTombstone, StoredVersion
+from restosync.models.ingest import BlockedBy, ItemRow, ItemTombstone, StoredVersion
 from restosync.services.ingest.context import (
     IngestContext,
     ResolvedCode,
@@ -19,10 +20,11 @@ from restosync.services.ingest.context import (
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
 MAX_SLUG = 400
-# ASCII characters other than [a-z0-9] become spaces; split/join then makes each run one
-# "-" (what re.sub("[^a-z0-9]+", "-") and strip("-") did, in a third less time).
-_NOT_SLUG = str.maketrans(
-    {chr(c): " " for c in range(128) if not ("a" <= chr(c) <= "z" or "0" <= chr(c) <= "9")}
+# Bytes of the ASCII text: A-Z lowercased, [a-z0-9] kept, every other byte a space;
+# split/join then makes each run one "-" (what re.sub("[^a-z0-9]+", "-") and strip("-")
+# did). On bytes, translate is a table lookup in C: half the time of str.lower/translate.
+_SLUG_BYTES = bytes(
+    c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256)
 )
 # Payload fields kept in items.extra (rarely queried e-commerce fields).
 EXTRA_FIELDS = ("meta_title", "meta_description", "meta_keywords")
@@ -44,19 +46,22 @@ _MAPPED_FIELDS = (
     "family_label", "subfamily_code", "subfamily_label",
 )  # fmt: skip
 if ingest_db.copy_columns("items") != (*_COPIED_FIELDS, *_MAPPED_FIELDS):
-    raise RuntimeError("items: `_record` no longer matches the columns of copy_items")
-_COPIED = attrgetter(*_COPIED_FIELDS)
+    raise RuntimeError("items: `_mapped` no longer matches the columns of copy_items")
+# From the validated row's __dict__ (pydantic keeps every field there): a third of the
+# time of getting 41 attributes.
+_COPIED = itemgetter(*_COPIED_FIELDS)
 
 
 def make_slug(name: str, sku: str) -> str:
     """URL slug from name and sku: accents folded, lowercase, words joined by '-'."""
     text = f"{name} {sku}"
     folded = (
-        text
+        text.encode("ascii")
         if text.isascii()
-        else unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+        else unicodedata.normalize("NFKD", text).encode("ascii", "ignore")
     )
-    return "-".join(folded.lower().translate(_NOT_SLUG).split())[:MAX_SLUG].strip("-") or "item"
+    slug = b"-".join(folded.translate(_SLUG_BYTES).split())[:MAX_SLUG].strip(b"-")
+    return slug.decode("ascii") or "item"
 
 
 async def lookup_items(
@@ -99,27 +104,41 @@ async def apply_items(
     )
 
 
+# The ERP codes of an item that map (unit, vat, family, subfamily), from its __dict__.
+Codes = tuple[str, str, str | None, str | None]
+_CODES = itemgetter("erp_unit_code", "erp_vat_code", "erp_family_code", "erp_subfamily_code")
+
+
+@dataclass(frozen=True, slots=True)
+class Unmapped:
+    """Why items with these codes cannot land."""
+
+    reason: Literal["unmapped_unit", "unmapped_vat"]
+    detail: str
+    blocked_by: tuple[BlockedBy, str]
+
+
 async def _mapped(
     rows: list[Candidate], ctx: IngestContext, outcome: Outcome
 ) -> list[tuple[Candidate, tuple[Any, ...]]]:
-    """Rows whose unit and VAT codes map, with their column values; the others fail."""
-    wanted: set[tuple[str, str]] = set()
-    for candidate in rows:
-        wanted.update(_codes(_item(candidate)))
+    """Rows whose unit and VAT codes map, with their column values; the others fail.
+
+    A request's items share a few code combinations: each is resolved once.
+    """
+    combos: set[Codes] = {_CODES(_item(c).__dict__) for c in rows}
+    wanted = {code for combo in combos for code in _wanted(combo)}
     resolved = await ctx.resolver.resolve_many(ctx.conn, ctx.vendor_id, wanted) if wanted else {}
+    mapping = {combo: _mapping(combo, resolved) for combo in combos}
     mapped: list[tuple[Candidate, tuple[Any, ...]]] = []
     for candidate in sorted(rows, key=lambda c: c.key):
         item = _item(candidate)
-        unit = resolved.get(("unit", item.erp_unit_code))
-        vat = resolved.get(("vat", item.erp_vat_code))
-        if unit is None:
-            detail = f"no active unit mapping for ERP code {item.erp_unit_code!r}"
-            outcome.failed(candidate, "unmapped_unit", detail, ("unit", item.erp_unit_code))
-        elif vat is None or vat.vat_rate is None:
-            detail = f"no active vat mapping for ERP code {item.erp_vat_code!r}"
-            outcome.failed(candidate, "unmapped_vat", detail, ("vat", item.erp_vat_code))
+        values = item.__dict__
+        found = mapping[_CODES(values)]
+        if isinstance(found, Unmapped):
+            outcome.failed(candidate, found.reason, found.detail, found.blocked_by)
         else:
-            mapped.append((candidate, _record(item, unit, vat, resolved)))
+            slug = item.slug or make_slug(item.name, item.sku)
+            mapped.append((candidate, (*_COPIED(values), slug, *found)))
     return mapped
 
 
@@ -128,29 +147,33 @@ def _item(candidate: Candidate) -> ItemRow:
     return candidate.row
 
 
-def _codes(item: ItemRow) -> list[tuple[str, str]]:
-    codes = [("unit", item.erp_unit_code), ("vat", item.erp_vat_code)]
-    if item.erp_family_code:
-        codes.append(("family", item.erp_family_code))
-    if item.erp_subfamily_code:
-        codes.append(("subfamily", item.erp_subfamily_code))
-    return codes
+def _wanted(codes: Codes) -> list[tuple[str, str]]:
+    unit, vat, family, subfamily = codes
+    wanted = [("unit", unit), ("vat", vat)]
+    if family:
+        wanted.append(("family", family))
+    if subfamily:
+        wanted.append(("subfamily", subfamily))
+    return wanted
 
 
-def _record(
-    item: ItemRow,
-    unit: ResolvedCode,
-    vat: ResolvedCode,
-    resolved: Mapping[tuple[str, str], ResolvedCode],
-) -> tuple[Any, ...]:
-    """The row's `copy_items` values, `_MAPPED_FIELDS` last (unmapped family: None)."""
-    family = resolved.get(("family", item.erp_family_code)) if item.erp_family_code else None
-    subfamily = (
-        resolved.get(("subfamily", item.erp_subfamily_code)) if item.erp_subfamily_code else None
-    )
+def _mapping(
+    codes: Codes, resolved: Mapping[tuple[str, str], ResolvedCode]
+) -> tuple[Any, ...] | Unmapped:
+    """The mapped `copy_items` values of items with these codes (`_MAPPED_FIELDS` after
+    the slug; an unmapped family: None), or why they cannot land."""
+    unit_code, vat_code, family_code, subfamily_code = codes
+    unit = resolved.get(("unit", unit_code))
+    vat = resolved.get(("vat", vat_code))
+    if unit is None:
+        detail = f"no active unit mapping for ERP code {unit_code!r}"
+        return Unmapped("unmapped_unit", detail, ("unit", unit_code))
+    if vat is None or vat.vat_rate is None:
+        detail = f"no active vat mapping for ERP code {vat_code!r}"
+        return Unmapped("unmapped_vat", detail, ("vat", vat_code))
+    family = resolved.get(("family", family_code)) if family_code else None
+    subfamily = resolved.get(("subfamily", subfamily_code)) if subfamily_code else None
     return (
-        *_COPIED(item),
-        item.slug or make_slug(item.name, item.sku),
         unit.resto_code,
         unit.resto_label,
         vat.resto_code,

@@ -36,11 +36,29 @@ async def defer_replay(
 
 
 async def settle_rejections(ctx: IngestContext, entity: Entity, outcome: Outcome) -> None:
-    """Record the failed rows (latest version per key) and forget the ones that landed.
+    """Record the failed rows (latest version per key), forget the ones that landed, and
+    replay the stock rows that waited for the items or warehouses that landed.
 
     A replayed row that is now skipped is settled too: what is stored is that version
     or a newer one. A pushed row that is skipped says nothing about a rejected version.
+    When the vendor has no rejected rows (the usual case), one probe stands for the
+    statements that would look up each landed key.
     """
+    blocked_by_type = _UNBLOCKS.get(entity)
+    landed = bool(outcome.landed) or (ctx.replay and bool(outcome.skipped_keys))
+    pending, waiting = (
+        await ingest_db.pending_rejections(ctx.conn, ctx.vendor_id, entity, blocked_by_type)
+        if landed
+        else (False, False)
+    )
+    await _record_and_clear(ctx, entity, outcome, clear=pending)
+    if waiting:
+        await _defer_unblocked_replays(ctx, blocked_by_type, outcome)
+
+
+async def _record_and_clear(
+    ctx: IngestContext, entity: Entity, outcome: Outcome, *, clear: bool
+) -> None:
     settled = {c.key for c in outcome.landed}
     if ctx.replay:
         settled.update(outcome.skipped_keys)
@@ -64,12 +82,14 @@ async def settle_rejections(ctx: IngestContext, entity: Entity, outcome: Outcome
         correlation_id=ctx.correlation_id,
         count_as_seen=not ctx.replay,
     )
-    await ingest_db.clear_rejections(ctx.conn, ctx.vendor_id, entity, sorted(settled))
+    if clear:
+        await ingest_db.clear_rejections(ctx.conn, ctx.vendor_id, entity, sorted(settled))
 
 
-async def defer_unblocked_replays(ctx: IngestContext, entity: Entity, outcome: Outcome) -> None:
+async def _defer_unblocked_replays(
+    ctx: IngestContext, blocked_by_type: BlockedBy | None, outcome: Outcome
+) -> None:
     """Items or warehouses that landed: replay the stock rows that were waiting for them."""
-    blocked_by_type = _UNBLOCKS.get(entity)
     landed = [c.key for c in outcome.landed if not c.tombstone]
     if blocked_by_type is None or not landed:
         return

@@ -36,7 +36,7 @@ from restosync.services.ingest.pipeline import (
     skip_unchanged,
     validate_rows,
 )
-from restosync.services.ingest.rejections import defer_unblocked_replays, settle_rejections
+from restosync.services.ingest.rejections import settle_rejections
 from restosync.services.ingest.snapshots import check_page, complete, page_keys
 from restosync.services.ingest.stock import apply_stock, lookup_stock
 from restosync.services.ingest.warehouses import apply_warehouses, lookup_warehouses
@@ -97,7 +97,6 @@ async def run_rows(
     valid = validate_rows(spec, raw_rows, outcome, check_nul=check_nul, done=done)
     await steps.apply(ctx, drop_duplicates(valid, outcome), outcome, known)
     await settle_rejections(ctx, entity, outcome)
-    await defer_unblocked_replays(ctx, entity, outcome)
     return outcome
 
 

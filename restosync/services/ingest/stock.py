@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 from restosync.db import ingest as ingest_db
@@ -131,13 +131,13 @@ _COPIED_FIELDS = (
 )  # fmt: skip
 if ingest_db.copy_columns("stock") != ("item_id", "warehouse_id", *_COPIED_FIELDS):
     raise RuntimeError("stock: `_record` no longer matches the columns of copy_stock")
-_COPIED = attrgetter(*_COPIED_FIELDS)
+_COPIED = itemgetter(*_COPIED_FIELDS)  # of the row's __dict__ (as items._COPIED)
 
 
 def _record(candidate: Candidate, target: StockTarget) -> tuple[Any, ...]:
     """The row's `copy_stock` values."""
     assert isinstance(candidate.row, StockRow)
-    return (target.item_id, target.warehouse_id, *_COPIED(candidate.row))
+    return (target.item_id, target.warehouse_id, *_COPIED(candidate.row.__dict__))
 
 
 def _tombstone_record(candidate: Candidate, target: StockTarget) -> dict[str, Any]:
