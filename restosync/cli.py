@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -161,6 +162,7 @@ def _run(settings: Settings, *, all_in_one: bool) -> None:
         worker_app_factory=configure_worker_app if all_in_one else None,
         worker_shutdown=close_resources if all_in_one else None,
     )
+    app.on_startup.append(_freeze_heap)
     web.run_app(
         app,
         host=settings.HOST,
@@ -169,6 +171,17 @@ def _run(settings: Settings, *, all_in_one: bool) -> None:
         print=None,
         shutdown_timeout=10,
     )
+
+
+async def _freeze_heap(app: web.Application) -> None:
+    """Leave what start-up made (modules, pydantic schemas, pools) out of every collection.
+
+    A full collection walks every tracked object: with the start-up heap in it, each took
+    tens of ms in the middle of a request (the 500-item ingest p99). Request garbage is
+    still collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _dev_secrets(settings: Settings, data_dir: Path) -> dict[str, object]:
