@@ -6,8 +6,13 @@ import os
 import platform
 import secrets
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -57,6 +62,49 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[web.Application, st
         yield app, f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@contextmanager
+def serving_process(env: Mapping[str, str], timeout: float = 30) -> Iterator[tuple[str, int]]:
+    """`restosync serve` in a process of its own on a free loopback port: (base URL, pid).
+
+    As in production, the server's heap holds only the server: not the bench's rows, whose
+    garbage collections would otherwise be the server's.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    base = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).parent / "restosync"), "serve"]
+    environment = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port)}
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(  # noqa: S603 (our own command, no shell)
+            command, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not _healthy(base):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"restosync serve did not start: {log.read()[-3000:]!r}")
+                time.sleep(0.1)
+            yield base, process.pid
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _healthy(base: str) -> bool:
+    try:
+        live = f"{base}/health/live"  # http on loopback, built above
+        with urllib.request.urlopen(live, timeout=2) as answer:  # noqa: S310
+            return bool(answer.status == 200)
+    except OSError:
+        return False
 
 
 def cpu_model() -> str:

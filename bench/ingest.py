@@ -2,14 +2,17 @@
 
     .venv/bin/python -m bench.ingest [--items 50000] [--warehouses 3] [--requests 100]
                                      [--batches 5] [--clients 2] [--database-url URL]
+                                     [--no-analyze] [--no-checkpoint] [--in-process]
 
 The server given by --database-url (default: TEST_DATABASE_URL, else DATABASE_URL) gets
 a scratch database, dropped afterwards; with neither, an embedded PostgreSQL runs in a
 temporary folder. The rows are the reference agent's simulated catalog
 (`restosync.agent.catalog`: every §4.2 field, ~1 KB an item on the wire), pushed as the
-agent pushes them (`restosync.agent.push.request_bodies`) to the full web app on a
-loopback port (agent token auth, mappings seeded, rate limits off). Bodies are built
-before the clock starts: the server is measured, not the agent. In one run:
+agent pushes them (`restosync.agent.push.request_bodies`) to a `restosync serve` process
+on a loopback port (agent token auth, mappings seeded, rate limits off). Bodies are built
+before the clock starts: the server is measured, not the agent. The database is brought
+to a running server's steady state first: another vendor's catalog, a CHECKPOINT (WAL
+segments recycled), ANALYZE before each phase. In one run:
 
 1. Incremental: `--requests` sequential `POST /api/sync/items` of 500 new items: p50/p99.
 2. Batch vs floor: `--batches` rounds of 5000 new items, `POST /api/sync/items/batch`
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import io
 import os
 import secrets
@@ -31,7 +35,8 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +45,7 @@ import aiohttp
 import orjson
 import psycopg
 
-from bench.common import bench_database, machine, serving
+from bench.common import bench_database, machine, serving, serving_process
 from restosync.agent.catalog import MAPPINGS, Catalog, CatalogEntity, Row
 from restosync.agent.client import AgentClient
 from restosync.agent.credentials import AgentCredentials
@@ -390,6 +395,17 @@ async def _analyze(url: str) -> None:
         )
 
 
+async def _checkpoint(url: str) -> None:
+    """What a running server's checkpoints give: WAL segments recycled, not created.
+
+    On a fresh cluster every 16 MB of WAL makes one commit wait for a new segment to be
+    written full of zeros (≈ 25 ms here: the slowest 3 of 100 incremental requests). A
+    server that has run for a while renames the segments its checkpoints no longer need.
+    """
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("CHECKPOINT")
+
+
 async def _resident(url: str, items: int, warehouses: int) -> None:
     """Another vendor's catalog already in the database (plain SQL), so tables are not empty."""
     catalog = Catalog.generate(items, warehouses, seed=1)
@@ -399,13 +415,13 @@ async def _resident(url: str, items: int, warehouses: int) -> None:
 
 
 async def _run(url: str, args: argparse.Namespace) -> Results:
-    settings = load_settings(
-        DATABASE_URL=url,
-        API_SECRET=API_SECRET,
-        AGENT_SECRET=AGENT_SECRET,
-        RATE_LIMITS_ENABLED=False,
-        LOG_LEVEL="WARNING",
-    )
+    env = {
+        "DATABASE_URL": url,
+        "API_SECRET": API_SECRET,
+        "AGENT_SECRET": AGENT_SECRET,
+        "RATE_LIMITS_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     started = time.perf_counter()
     catalog = Catalog.generate(args.items, args.warehouses)
     items = catalog.rows("items")
@@ -414,18 +430,24 @@ async def _run(url: str, args: argparse.Namespace) -> Results:
         f"catalog: {len(items):,} items (~{mean:.0f} bytes each on the wire), "
         f"{len(catalog.stock):,} stock rows, generated in {time.perf_counter() - started:.1f} s"
     )
+    # The clients' own rows (millions of objects) out of their collections: a full one
+    # took ~100 ms, inside whichever request it fell in.
+    gc.collect()
+    gc.freeze()
     out = Results()
     folder = Path(tempfile.mkdtemp(prefix="rs-bench-agents-"))
     timeout = aiohttp.ClientTimeout(total=300)
     try:
         async with (
-            serving(settings) as (_, base),
+            _server(args, env) as base,
             aiohttp.ClientSession(timeout=timeout) as session,
         ):
             agents = [await _enrol(session, base, folder, f"bench-{n}", url) for n in range(3)]
             for vendor in ("floor-batch", "floor-sustained"):
                 await _seed_mappings(url, vendor)
             await _resident(url, args.resident_items, args.warehouses)
+            if args.checkpoint:
+                await _checkpoint(url)
             stats = _analyze if args.analyze else _no_analyze
             print(f"  {'measurement':<46} {'HTTP':>16} {'plain SQL':>16} target")
             await stats(url)
@@ -441,6 +463,18 @@ async def _run(url: str, args: argparse.Namespace) -> Results:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+@asynccontextmanager
+async def _server(args: argparse.Namespace, env: dict[str, str]) -> AsyncIterator[str]:
+    """The server measured: `restosync serve` in its own process, or (--in-process) the
+    app in this one, beside the bench's rows and clients."""
+    if args.in_process:
+        async with serving(load_settings(**env)) as (_, base):
+            yield base
+    else:
+        with serving_process(env) as (base, _):
+            yield base
 
 
 async def _no_analyze(url: str) -> None:
@@ -471,6 +505,19 @@ async def main() -> None:
         "--resident-items", type=int, default=20_000, help="another vendor's items loaded first"
     )
     parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="serve the app in the bench's own process (as before 2026-12-01) rather than "
+        "a `restosync serve` process",
+    )
+    parser.add_argument(
+        "--no-checkpoint",
+        dest="checkpoint",
+        action="store_false",
+        help="no CHECKPOINT after loading the resident catalog (WAL segments are then "
+        "created during the measurements, as on a fresh cluster)",
+    )
+    parser.add_argument(
         "--no-analyze",
         dest="analyze",
         action="store_false",
@@ -489,7 +536,11 @@ async def main() -> None:
 
     with bench_database(args.database_url) as url:
         print(f"machine: {machine()}; {await _autovacuum(url)}")
-        print(f"ANALYZE before each phase: {'yes' if args.analyze else 'no'}")
+        print(
+            f"ANALYZE before each phase: {'yes' if args.analyze else 'no'}; "
+            f"CHECKPOINT after the resident load: {'yes' if args.checkpoint else 'no'}; "
+            f"server: {'in process' if args.in_process else 'restosync serve process'}"
+        )
         print(f"load average at start: {_load()}")
         results = await _run(url, args)
         print(f"load average at end: {_load()} (other processes share the machine)")
