@@ -551,17 +551,16 @@ WHERE id = %(id)s
 -- count_items_missing_from_snapshot --
 -- Distinct keys sent, active items, and active items no page carried (that existed when
 -- the snapshot's first page began: rows created since cannot be in it).
-WITH pages AS (
-    SELECT snapshot_keys, created_at
-    FROM ingest_batches
-    WHERE vendor_id = %(vendor_id)s AND entity = 'items' AND snapshot_id = %(snapshot_id)s
-), sent AS (
-    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+WITH sent AS (
+    SELECT key COLLATE "C" AS key
+    FROM restosync_snapshot_sent_keys(%(vendor_id)s, 'items', %(snapshot_id)s)
 )
 SELECT (SELECT count(*) FROM sent) AS sent_keys,
        count(*) AS active_rows,
        count(*) FILTER (
-           WHERE i.created_at < (SELECT min(created_at) FROM pages)
+           WHERE i.created_at < (
+               SELECT restosync_snapshot_started_at(%(vendor_id)s, 'items', %(snapshot_id)s)
+           )
              AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = i.sku)
        ) AS missing_rows
 FROM items AS i
@@ -571,17 +570,16 @@ WHERE i.vendor_id = %(vendor_id)s AND i.is_active
 -- Deactivate and mark obsolete the active items counted missing above, locked in sku
 -- order like every item write. The hash becomes 'deleted' (as for tombstones), so the
 -- row's content, pushed again, lands.
-WITH pages AS (
-    SELECT snapshot_keys, created_at
-    FROM ingest_batches
-    WHERE vendor_id = %(vendor_id)s AND entity = 'items' AND snapshot_id = %(snapshot_id)s
-), sent AS (
-    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+WITH sent AS (
+    SELECT key COLLATE "C" AS key
+    FROM restosync_snapshot_sent_keys(%(vendor_id)s, 'items', %(snapshot_id)s)
 ), missing AS (
     SELECT i.id
     FROM items AS i
     WHERE i.vendor_id = %(vendor_id)s AND i.is_active
-      AND i.created_at < (SELECT min(created_at) FROM pages)
+      AND i.created_at < (
+          SELECT restosync_snapshot_started_at(%(vendor_id)s, 'items', %(snapshot_id)s)
+      )
       AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = i.sku)
     ORDER BY i.sku
     FOR NO KEY UPDATE
@@ -594,17 +592,16 @@ RETURNING i.id
 
 -- count_warehouses_missing_from_snapshot --
 -- Distinct keys sent, active warehouses, and active warehouses no page carried.
-WITH pages AS (
-    SELECT snapshot_keys, created_at
-    FROM ingest_batches
-    WHERE vendor_id = %(vendor_id)s AND entity = 'warehouses' AND snapshot_id = %(snapshot_id)s
-), sent AS (
-    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+WITH sent AS (
+    SELECT key COLLATE "C" AS key
+    FROM restosync_snapshot_sent_keys(%(vendor_id)s, 'warehouses', %(snapshot_id)s)
 )
 SELECT (SELECT count(*) FROM sent) AS sent_keys,
        count(*) AS active_rows,
        count(*) FILTER (
-           WHERE w.created_at < (SELECT min(created_at) FROM pages)
+           WHERE w.created_at < (
+               SELECT restosync_snapshot_started_at(%(vendor_id)s, 'warehouses', %(snapshot_id)s)
+           )
              AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = w.erp_warehouse_id)
        ) AS missing_rows
 FROM warehouses AS w
@@ -612,17 +609,16 @@ WHERE w.vendor_id = %(vendor_id)s AND w.is_active
 
 -- retire_warehouses_missing_from_snapshot --
 -- Deactivate the active warehouses counted missing above, locked in ERP id order.
-WITH pages AS (
-    SELECT snapshot_keys, created_at
-    FROM ingest_batches
-    WHERE vendor_id = %(vendor_id)s AND entity = 'warehouses' AND snapshot_id = %(snapshot_id)s
-), sent AS (
-    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+WITH sent AS (
+    SELECT key COLLATE "C" AS key
+    FROM restosync_snapshot_sent_keys(%(vendor_id)s, 'warehouses', %(snapshot_id)s)
 ), missing AS (
     SELECT w.id
     FROM warehouses AS w
     WHERE w.vendor_id = %(vendor_id)s AND w.is_active
-      AND w.created_at < (SELECT min(created_at) FROM pages)
+      AND w.created_at < (
+          SELECT restosync_snapshot_started_at(%(vendor_id)s, 'warehouses', %(snapshot_id)s)
+      )
       AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = w.erp_warehouse_id)
     ORDER BY w.erp_warehouse_id
     FOR NO KEY UPDATE
@@ -635,17 +631,16 @@ RETURNING w.id
 
 -- count_stock_missing_from_snapshot --
 -- Distinct keys sent, stock rows not zero, and those no page carried (itemSku|erpWarehouseId).
-WITH pages AS (
-    SELECT snapshot_keys, created_at
-    FROM ingest_batches
-    WHERE vendor_id = %(vendor_id)s AND entity = 'stock' AND snapshot_id = %(snapshot_id)s
-), sent AS (
-    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+WITH sent AS (
+    SELECT key COLLATE "C" AS key
+    FROM restosync_snapshot_sent_keys(%(vendor_id)s, 'stock', %(snapshot_id)s)
 )
 SELECT (SELECT count(*) FROM sent) AS sent_keys,
        count(*) AS active_rows,
        count(*) FILTER (
-           WHERE s.created_at < (SELECT min(created_at) FROM pages)
+           WHERE s.created_at < (
+               SELECT restosync_snapshot_started_at(%(vendor_id)s, 'stock', %(snapshot_id)s)
+           )
              AND NOT EXISTS (
                  SELECT 1 FROM sent WHERE sent.key = i.sku || '|' || w.erp_warehouse_id
              )
@@ -661,12 +656,9 @@ WHERE s.vendor_id = %(vendor_id)s
 -- zero_stock_missing_from_snapshot --
 -- Zero the stock rows counted missing above (as a tombstone does), locked in the key
 -- order of every stock write; the item totals follow (update_item_stock_totals).
-WITH pages AS (
-    SELECT snapshot_keys, created_at
-    FROM ingest_batches
-    WHERE vendor_id = %(vendor_id)s AND entity = 'stock' AND snapshot_id = %(snapshot_id)s
-), sent AS (
-    SELECT DISTINCT k COLLATE "C" AS key FROM pages, unnest(pages.snapshot_keys) AS k
+WITH sent AS (
+    SELECT key COLLATE "C" AS key
+    FROM restosync_snapshot_sent_keys(%(vendor_id)s, 'stock', %(snapshot_id)s)
 ), missing AS (
     SELECT s.id
     FROM stock AS s
@@ -676,7 +668,9 @@ WITH pages AS (
       AND NOT (s.real_stock = 0 AND s.virtual_stock = 0 AND s.reserved_quantity = 0
                AND s.ordered_quantity = 0 AND s.incoming_quantity = 0
                AND coalesce(s.stock_value, 0) = 0)
-      AND s.created_at < (SELECT min(created_at) FROM pages)
+      AND s.created_at < (
+          SELECT restosync_snapshot_started_at(%(vendor_id)s, 'stock', %(snapshot_id)s)
+      )
       AND NOT EXISTS (SELECT 1 FROM sent WHERE sent.key = i.sku || '|' || w.erp_warehouse_id)
     ORDER BY s.warehouse_id, s.item_id
     FOR NO KEY UPDATE OF s
