@@ -136,7 +136,10 @@ async def test_10_past_the_rate_limit_the_agent_is_told_to_wait(agent: RunningAg
     assert isinstance(cause, AgentApiError)
     assert cause.status == 429
     assert cause.retry_after is not None
-    assert 0 < cause.retry_after <= 60
+    # The sliding-window counter (docs/rate-limits.md) may ask for more than a minute:
+    # when the window is full, until the next one and the carried count has decayed,
+    # i.e. before the end of the window after the current one.
+    assert 0 < cause.retry_after < 2 * 60
 
 
 async def test_11_foreign_deregistered_and_unproven_tokens_are_refused(
