@@ -15,7 +15,6 @@ from pydantic import (
     Field,
     StringConstraints,
     TypeAdapter,
-    create_model,
     model_validator,
 )
 
@@ -36,7 +35,7 @@ BlockedBy = Literal["unit", "vat", "family", "subfamily", "item", "warehouse"]
 _PYDANTIC_UTC = TypeAdapter(datetime).validate_python("2026-01-01T00:00:00Z").tzinfo
 
 
-def _as_utc(value: datetime) -> datetime:
+def as_utc(value: datetime) -> datetime:
     """The same instant in UTC. Agents of the seed sometimes send local-less timestamps:
     they are UTC. Any offset ISO 8601 allows (up to ±23:59) is accepted, but PostgreSQL
     reads none past ±15:59 as text (COPY, JSON): so rows carry UTC from here on."""
@@ -48,7 +47,7 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.utcoffset() else value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+Timestamp = Annotated[datetime, AfterValidator(as_utc)]
 Key = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 OptionalKey = Annotated[str, StringConstraints(max_length=100)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -143,47 +142,13 @@ class StockRow(RowModel):
         return self
 
 
-# Numbers as sent (issue 4) ------------------------------------------------------------
-# Building ~14 `Decimal`s was half the cost of validating an item. A JSON number is an
-# int or a float, and the Decimal pydantic makes of it is Decimal(int) or Decimal(str(float)),
-# the very text psycopg writes for the int or float in COPY: so `ItemRowAsSent` /
-# `StockRowAsSent` keep ints and floats as they are, checked (finite, >= 0) in
-# pydantic-core. The strict members take no string: a string (or a bool, …) goes to the
-# last member, the exact type itself. What they refuse is validated again by the exact
-# models (ItemRow / StockRow), whose errors are the answer.
-_Int = Annotated[int, Field(strict=True)]
-_Float = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-_PositiveInt = Annotated[int, Field(strict=True, ge=0)]
-_PositiveFloat = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
-# A strict float also takes a Decimal (as a float): a Decimal given in Python stays one.
-_Decimal = Annotated[Decimal, Field(strict=True, allow_inf_nan=False)]
-_PositiveDecimal = Annotated[Decimal, Field(strict=True, ge=0, allow_inf_nan=False)]
-# Smart union: of the strict members, the one of the input's own type wins.
-AmountAsSent = _PositiveInt | _PositiveFloat | _PositiveDecimal | Amount
-SignedAmountAsSent = _Int | _Float | _Decimal | SignedAmount
-
-
 def exact(value: Decimal | float) -> Decimal:
-    """The Decimal pydantic makes of a number (a float by its shortest repr, as sent)."""
+    """The Decimal pydantic makes of a JSON number (a float by its shortest repr, as sent).
+
+    The fast twins of the rows (models.ingest_fast) keep numbers as sent: an int, or a float
+    whose shortest repr is the very text psycopg writes for it in COPY.
+    """
     return value if isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _as_sent(
-    model: type[RowModel], signed: tuple[str, ...] = (), validators: dict[str, Any] | None = None
-) -> Any:
-    """`model` with its `Amount` / `SignedAmount` fields validated as `*AsSent`."""
-    overrides: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        if info.annotation is None or "Decimal" not in str(info.annotation):
-            continue
-        kind: Any = SignedAmountAsSent if name in signed else AmountAsSent
-        if info.is_required():
-            overrides[name] = (kind, ...)
-        else:
-            overrides[name] = (kind | None if info.default is None else kind, info.default)
-    return create_model(
-        f"{model.__name__}AsSent", __base__=model, __validators__=validators, **overrides
-    )
 
 
 class WarehouseRow(RowModel):
@@ -206,30 +171,6 @@ class WarehouseRow(RowModel):
     type: Literal[0, 1] = 0
     multi_location_enabled: bool = False
     last_inventory_date: Timestamp | None = None
-
-
-def _virtual_as_sent(row: Any) -> Any:
-    # StockRow's check on the same Decimals (not float arithmetic); between ints,
-    # "within 0.001" is "equal".
-    virtual, real, reserved = row.virtual_stock, row.real_stock, row.reserved_quantity
-    if type(virtual) is int and type(real) is int and type(reserved) is int:
-        wrong = virtual != real - reserved
-    else:
-        wrong = abs(exact(virtual) - (exact(real) - exact(reserved))) > VIRTUAL_TOLERANCE
-    if wrong:
-        raise ValueError("virtualStock must equal realStock - reservedQuantity (within 0.001)")
-    return row
-
-
-# Their attributes are int | float where the exact models' are Decimal (`exact` converts).
-ItemRowAsSent: type[ItemRow] = _as_sent(ItemRow)
-StockRowAsSent: type[StockRow] = _as_sent(
-    StockRow,
-    ("real_stock", "virtual_stock", "stock_value"),
-    # Same name as StockRow's validator: this one replaces it.
-    {"_virtual_is_real_minus_reserved": model_validator(mode="after")(_virtual_as_sent)},
-)
-# end of numbers as sent ---------------------------------------------------------------
 
 
 class Tombstone(RowModel):

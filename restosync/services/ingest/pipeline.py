@@ -6,7 +6,6 @@ of each row. Every row of a request ends with exactly one result in an `Outcome`
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +22,6 @@ from restosync.models.ingest import (
     FailReason,
     IngestResult,
     ItemRow,
-    ItemRowAsSent,
     ItemTombstone,
     PushAnswer,
     RowModel,
@@ -32,23 +30,20 @@ from restosync.models.ingest import (
     RowStatus,
     SkipReason,
     StockRow,
-    StockRowAsSent,
     StockTombstone,
     StoredVersion,
     Tombstone,
     WarehouseRow,
     WarehouseTombstone,
 )
+from restosync.models.ingest_fast import RFC3339, TWINS, FastRow
 from restosync.models.problem import ProblemFieldError
 
 MAX_KEY_PART = 100
 MAX_CONTENT_HASH = 64
 MAX_DETAIL = 2000
-# The timestamps the unchanged-row fast path reads itself (any other form is validated
-# by pydantic first): RFC 3339, which both pydantic and datetime.fromisoformat accept.
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?", re.ASCII
-)
+# A validated row: the fast twin of its model (items, stock) or the pydantic model itself.
+Row = RowModel | FastRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +54,13 @@ class EntitySpec:
     full: type[RowModel]
     tombstone: type[Tombstone]
     key_fields: tuple[str, ...]  # wire names of the key parts, joined with "|"
-    _key_parts: Callable[[RowModel], Any] = field(init=False, repr=False)
+    _key_parts: Callable[[Row], Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Computed once: converting the names on every row cost more than validating keys.
         object.__setattr__(self, "_key_parts", attrgetter(*map(_snake, self.key_fields)))
 
-    def row_key(self, row: RowModel) -> str:
+    def row_key(self, row: Row) -> str:
         """The sync key of a validated row."""
         parts = self._key_parts(row)
         return parts if len(self.key_fields) == 1 else "|".join(parts)
@@ -101,7 +96,7 @@ class Candidate:
     index: int
     key: str
     raw: dict[str, Any]
-    row: RowModel
+    row: Row
 
     @property
     def tombstone(self) -> bool:
@@ -268,7 +263,7 @@ def _peek(index: int, key: str, parts: tuple[Any, ...], raw: dict[str, Any]) -> 
         and type(content_hash) is str
         and 1 <= len(content_hash) <= MAX_CONTENT_HASH
         and type(synced) is str
-        and _RFC3339.fullmatch(synced)
+        and RFC3339.fullmatch(synced)
         and _is_time(synced)
     ):
         return Peek(index, key, parts, content_hash)
@@ -339,11 +334,6 @@ def validate_rows(
     return candidates
 
 
-# Faster models of the same rows, accepting the same, ints and floats kept as sent
-# (models.ingest): a list is validated with them; errors come from the exact models.
-_AS_SENT: dict[type[RowModel], type[RowModel]] = {ItemRow: ItemRowAsSent, StockRow: StockRowAsSent}
-
-
 @cache
 def _list_of(model: type[RowModel]) -> TypeAdapter[list[RowModel]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
@@ -355,19 +345,36 @@ def _validate_group(
     group: list[tuple[int, dict[str, Any]]],
     outcome: Outcome,
 ) -> list[Candidate]:
-    """Rows of one model: all in one pydantic-core call, one by one only if one is invalid.
+    """Rows of one model: by its fast twin if it has one, else in one pydantic-core call.
 
-    One call for the whole list saves the per-call overhead (a quarter of the cost of an
-    item); when it raises, each row is validated alone so that its errors are its own.
+    A row the twin refuses is validated by the model (models.ingest_fast), then made a twin.
+    Without a twin, one pydantic call for the whole list saves the per-call overhead; when
+    it raises, each row is validated alone so that its errors are its own.
     """
+    twin = TWINS.get(model)
+    if twin is not None:
+        return [c for index, raw in group if (c := _validate_twin(spec, twin, index, raw, outcome))]
     try:
-        rows = _list_of(_AS_SENT.get(model, model)).validate_python([raw for _, raw in group])
-    except ValidationError:  # the exact model, row by row, gives each its own errors
+        rows = _list_of(model).validate_python([raw for _, raw in group])
+    except ValidationError:  # row by row, for each row's own errors
         return [c for index, raw in group if (c := _validate_one(spec, model, index, raw, outcome))]
     return [
         Candidate(index, spec.row_key(row), raw, row)
         for (index, raw), row in zip(group, rows, strict=True)
     ]
+
+
+def _validate_twin(
+    spec: EntitySpec, twin: type[FastRow], index: int, raw: dict[str, Any], outcome: Outcome
+) -> Candidate | None:
+    row = twin.accept(raw)
+    if row is not None:
+        return Candidate(index, spec.row_key(row), raw, row)
+    candidate = _validate_one(spec, twin.model, index, raw, outcome)
+    if candidate is not None:
+        assert isinstance(candidate.row, RowModel)
+        candidate.row = twin.of_model(candidate.row)
+    return candidate
 
 
 def _validate_one(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from restosync.db import ingest as ingest_db
 from restosync.db.ingest import StockTarget
-from restosync.models.ingest import StockRow, StockTombstone, StoredVersion
+from restosync.models.ingest import StockTombstone, StoredVersion
+from restosync.models.ingest_fast import StockFields
 from restosync.services.ingest.context import IngestContext, settle_writes
 from restosync.services.ingest.pipeline import Candidate, Outcome, check_stored
 
@@ -65,7 +66,7 @@ async def _targets(ctx: IngestContext, candidates: list[Candidate]) -> dict[str,
     pairs = []
     for candidate in candidates:
         row = candidate.row
-        assert isinstance(row, StockRow | StockTombstone)
+        assert isinstance(row, StockFields | StockTombstone)
         pairs.append((row.item_sku, row.erp_warehouse_id))
     return await ingest_db.stock_targets(ctx.conn, ctx.vendor_id, pairs)
 
@@ -82,7 +83,7 @@ def _resolved(
     kept: list[Candidate] = []
     for candidate in rows:
         row = candidate.row
-        assert isinstance(row, StockRow)
+        assert isinstance(row, StockFields)
         target = targets[candidate.key]
         if target.item_id is None:
             detail = f"no item with sku {row.item_sku!r}"
@@ -131,13 +132,13 @@ _COPIED_FIELDS = (
 )  # fmt: skip
 if ingest_db.copy_columns("stock") != ("item_id", "warehouse_id", *_COPIED_FIELDS):
     raise RuntimeError("stock: `_record` no longer matches the columns of copy_stock")
-_COPIED = itemgetter(*_COPIED_FIELDS)  # of the row's __dict__ (as items._COPIED)
+_COPIED = attrgetter(*_COPIED_FIELDS)  # of a StockFields
 
 
 def _record(candidate: Candidate, target: StockTarget) -> tuple[Any, ...]:
     """The row's `copy_stock` values."""
-    assert isinstance(candidate.row, StockRow)
-    return (target.item_id, target.warehouse_id, *_COPIED(candidate.row.__dict__))
+    assert isinstance(candidate.row, StockFields)
+    return (target.item_id, target.warehouse_id, *_COPIED(candidate.row))
 
 
 def _tombstone_record(candidate: Candidate, target: StockTarget) -> dict[str, Any]:
