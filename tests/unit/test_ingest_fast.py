@@ -191,3 +191,22 @@ def test_the_virtual_stock_check_decides_as_the_decimals(
         return
     expected = abs(exact(virtual) - (exact(real) - exact(reserved))) <= VIRTUAL_TOLERANCE
     assert virtual_is_real_minus_reserved(virtual, real, reserved) is expected
+
+
+@pytest.mark.parametrize(
+    ("sent", "as_text"),
+    [
+        ("2026-03-01T10:00:00Z", True),
+        ("2026-03-01 10:00:00.123456+00:00", True),
+        ("2026-03-01T10:00:00", False),  # PostgreSQL would read it in its session time zone
+        ("2026-03-01T10:00:00-00:00", False),
+        ("2026-03-01T11:00:00+01:00", False),
+        ("2026-03-01T10:00:00.1234567Z", False),  # pydantic's: truncated, PostgreSQL rounds
+    ],
+)
+def test_only_times_postgresql_reads_as_the_same_instant_go_to_copy_as_sent(
+    sent: str, as_text: bool
+) -> None:
+    [candidate] = validate_rows(ITEMS, [item(lastSyncedAt=sent)], Outcome(1))
+    assert candidate.synced_for_copy() == (sent if as_text else candidate.row.last_synced_at)
+    assert (candidate.synced_text is not None) is as_text

@@ -215,3 +215,38 @@ async def test_sync_times_with_far_offsets_are_stored_as_their_instant(
         ("s", instant),
         ("w", instant),
     ]
+
+
+async def test_sync_times_in_every_accepted_form_are_stored_as_their_instant(
+    client: TestClient[Any, Any], db: Conn, agent: str
+) -> None:
+    # RFC 3339 times in UTC travel to COPY as sent; any other form as the validated
+    # datetime (pydantic truncates past six fractional digits). Items and stock, each form.
+    forms = {
+        "2026-03-01T10:00:00Z": datetime(2026, 3, 1, 10, tzinfo=UTC),
+        "2026-03-01T10:00:00.5Z": datetime(2026, 3, 1, 10, 0, 0, 500_000, tzinfo=UTC),
+        "2026-03-01 10:00:00.123456+00:00": datetime(2026, 3, 1, 10, 0, 0, 123_456, tzinfo=UTC),
+        "2026-03-01T10:00:00": datetime(2026, 3, 1, 10, tzinfo=UTC),  # no offset: UTC
+        "2026-03-01T11:00:00+01:00": datetime(2026, 3, 1, 10, tzinfo=UTC),
+        "2026-03-01T10:00:00.1234567Z": datetime(2026, 3, 1, 10, 0, 0, 123_456, tzinfo=UTC),
+        "2026-03-01t10:00:00z": datetime(2026, 3, 1, 10, tzinfo=UTC),
+    }
+    await push(client, agent, "warehouses", [warehouse("W7")])
+    skus = [f"SKU-T{n}" for n in range(len(forms))]
+    items = [{**item(sku), "lastSyncedAt": sent} for sku, sent in zip(skus, forms, strict=True)]
+    stock_rows = [
+        {**stock(sku, "W7"), "lastSyncedAt": sent} for sku, sent in zip(skus, forms, strict=True)
+    ]
+    for entity, rows in (("items", items), ("stock", stock_rows)):
+        answer = await push(client, agent, entity, rows)
+        assert {o[1] for o in outcomes(answer)} == {"processed"}, answer
+    stored = await rows_of(
+        db,
+        "SELECT i.sku, i.last_synced_at AS item_time, s.last_synced_at AS stock_time "
+        "FROM items AS i JOIN stock AS s ON s.item_id = i.id WHERE i.sku = ANY(%s) "
+        "ORDER BY i.sku",
+        skus,
+    )
+    expected = list(forms.values())
+    assert [r["item_time"] for r in stored] == expected
+    assert [r["stock_time"] for r in stored] == expected

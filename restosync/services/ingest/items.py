@@ -46,9 +46,13 @@ _MAPPED_FIELDS = (
     "slug", "unit_code", "unit_label", "vat_code", "vat_label", "vat_rate", "family_code",
     "family_label", "subfamily_code", "subfamily_label",
 )  # fmt: skip
-if ingest_db.copy_columns("items") != (*_COPIED_FIELDS, *_MAPPED_FIELDS):
+if _COPIED_FIELDS[-1] != "last_synced_at" or ingest_db.copy_columns("items") != (
+    *_COPIED_FIELDS,
+    *_MAPPED_FIELDS,
+):
     raise RuntimeError("items: `_mapped` no longer matches the columns of copy_items")
-_COPIED = attrgetter(*_COPIED_FIELDS)  # of an ItemFields
+# Of an ItemFields; lastSyncedAt (the last) comes from `Candidate.synced_for_copy`.
+_COPIED = attrgetter(*_COPIED_FIELDS[:-1])
 
 
 def make_slug(name: str, sku: str) -> str:
@@ -124,19 +128,22 @@ async def _mapped(
 
     A request's items share a few code combinations: each is resolved once.
     """
-    combos: set[Codes] = {_CODES(_item(c)) for c in rows}
+    ordered = sorted(rows, key=attrgetter("key"))
+    items = [_item(c) for c in ordered]
+    codes: list[Codes] = [_CODES(item) for item in items]
+    combos = set(codes)
     wanted = {code for combo in combos for code in _wanted(combo)}
     resolved = await ctx.resolver.resolve_many(ctx.conn, ctx.vendor_id, wanted) if wanted else {}
     mapping = {combo: _mapping(combo, resolved) for combo in combos}
     mapped: list[tuple[Candidate, tuple[Any, ...]]] = []
-    for candidate in sorted(rows, key=lambda c: c.key):
-        item = _item(candidate)
-        found = mapping[_CODES(item)]
+    for candidate, item, combo in zip(ordered, items, codes, strict=True):
+        found = mapping[combo]
         if isinstance(found, Unmapped):
             outcome.failed(candidate, found.reason, found.detail, found.blocked_by)
         else:
             slug = item.slug or make_slug(item.name, item.sku)
-            mapped.append((candidate, (*_COPIED(item), slug, *found)))
+            record = (*_COPIED(item), candidate.synced_for_copy(), slug, *found)
+            mapped.append((candidate, record))
     return mapped
 
 

@@ -130,15 +130,21 @@ _COPIED_FIELDS = (
     "incoming_quantity", "pump", "stock_value", "min_stock", "max_stock",
     "stock_to_order_threshold", "last_synced_from", "content_hash", "last_synced_at",
 )  # fmt: skip
-if ingest_db.copy_columns("stock") != ("item_id", "warehouse_id", *_COPIED_FIELDS):
+if _COPIED_FIELDS[-1] != "last_synced_at" or ingest_db.copy_columns("stock") != (
+    "item_id",
+    "warehouse_id",
+    *_COPIED_FIELDS,
+):
     raise RuntimeError("stock: `_record` no longer matches the columns of copy_stock")
-_COPIED = attrgetter(*_COPIED_FIELDS)  # of a StockFields
+# Of a StockFields; lastSyncedAt (the last) comes from `Candidate.synced_for_copy`.
+_COPIED = attrgetter(*_COPIED_FIELDS[:-1])
 
 
 def _record(candidate: Candidate, target: StockTarget) -> tuple[Any, ...]:
     """The row's `copy_stock` values."""
     assert isinstance(candidate.row, StockFields)
-    return (target.item_id, target.warehouse_id, *_COPIED(candidate.row))
+    row = (target.item_id, target.warehouse_id, *_COPIED(candidate.row))
+    return (*row, candidate.synced_for_copy())
 
 
 def _tombstone_record(candidate: Candidate, target: StockTarget) -> dict[str, Any]:
