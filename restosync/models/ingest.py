@@ -44,7 +44,12 @@ def as_utc(value: datetime) -> datetime:
         return value
     if tz is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC) if value.utcoffset() else value
+    if not value.utcoffset():
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: a ValueError is a field error
+        raise ValueError("the same instant in UTC is outside years 1-9999") from None
 
 
 Timestamp = Annotated[datetime, AfterValidator(as_utc)]

@@ -85,7 +85,8 @@ class FastRow(msgspec.Struct, kw_only=True, rename="camel"):
             return None
         try:
             return msgspec.convert(raw, cls)
-        except msgspec.ValidationError:
+        # An int past 64 bits (from Python, e.g. a replayed row) overflows a float here.
+        except (msgspec.ValidationError, ArithmeticError):
             return None
 
     @classmethod
@@ -171,13 +172,17 @@ class StockFields(FastRow, kw_only=True, rename="camel"):
 def virtual_is_real_minus_reserved(virtual: float, real: float, reserved: float) -> bool:
     """StockRow's check (within 0.001, on the Decimals of the numbers as sent), sped up.
 
-    Between ints, "within 0.001" is "equal". With floats, the float difference is within
-    `slack` of the Decimals' (each number is within half an ulp of its shortest repr, and
-    two subtractions round): far from the tolerance it decides; near it, the Decimals do.
+    Between ints, "within 0.001" is "equal" (below 10**27, where the Decimals' 28 digits
+    are exact too; past it, the model's rounding decides). With floats, the float
+    difference is within `slack` of the Decimals' (each number is within half an ulp of
+    its shortest repr, and two subtractions round): far from the tolerance it decides;
+    near it, the Decimals do, as the model computes them. Decimals (a row `of_model`)
+    take that path too.
     """
     if type(virtual) is int and type(real) is int and type(reserved) is int:
-        return virtual == real - reserved
-    if type(virtual) is float or type(real) is float or type(reserved) is float:
+        if max(abs(virtual), abs(real), abs(reserved)) < _EXACT_INTS:
+            return virtual == real - reserved
+    elif type(virtual) is float or type(real) is float or type(reserved) is float:
         difference = abs(virtual - (real - reserved))
         slack = 16 * math.ulp(max(abs(virtual), abs(real), abs(reserved)))
         if difference + slack < _TOLERANCE_BELOW:
@@ -187,6 +192,7 @@ def virtual_is_real_minus_reserved(virtual: float, real: float, reserved: float)
     return abs(exact(virtual) - (exact(real) - exact(reserved))) <= VIRTUAL_TOLERANCE
 
 
+_EXACT_INTS = 10**27
 # Margins around the tolerance (0.001) within which the floats do not decide.
 _TOLERANCE_BELOW = 0.0009
 _TOLERANCE_ABOVE = 0.0011

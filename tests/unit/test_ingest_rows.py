@@ -335,3 +335,16 @@ def test_empty_optional_codes_mean_none_sent() -> None:
     )
     assert isinstance(candidate.row, ItemFields)
     assert candidate.row.erp_family_code == ""
+
+
+@pytest.mark.parametrize("sent", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_whose_utc_instant_is_out_of_range_fails_its_row(sent: str) -> None:
+    outcome = Outcome(2)
+    valid = validate_rows(ITEMS, [item("A", lastSyncedAt=sent), item("B")], outcome)
+    assert [c.key for c in valid] == ["B"]
+    failed = outcome.results[0]
+    assert failed is not None
+    assert (failed.identifier, failed.reason) == ("A", "invalid")
+    assert [(e.loc, e.msg) for e in failed.errors or []] == [
+        (["lastSyncedAt"], "Value error, the same instant in UTC is outside years 1-9999")
+    ]
