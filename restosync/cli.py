@@ -25,7 +25,7 @@ from restosync.settings import Settings, load_settings
 from restosync.supervisor import WorkerSupervisor, worker_command
 from restosync.web.app import create_app
 from restosync.web.middleware import AccessLogger
-from restosync.worker import configure_worker_app
+from restosync.worker import check_worker_settings, configure_worker_app
 from restosync.worker.resources import close_resources
 
 logger = logging.getLogger("restosync.cli")
@@ -112,6 +112,7 @@ def _add_worker_command(
 def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()  # a bad value stops here, naming the variable
     settings.database_url  # noqa: B018 - required: raises when DATABASE_URL is unset
+    check_worker_settings(settings)  # once, not by each worker started (again, forever)
     configure_logging(settings.LOG_LEVEL, secrets=settings.secret_values())
     arguments = [f"--queues={args.queues}"] if args.queues else []
     if args.concurrency is not None:
@@ -137,6 +138,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _up(args: argparse.Namespace) -> int:
     settings = load_settings()
+    check_worker_settings(settings)  # before starting a database and the web process
     data_dir: Path = args.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, object] = _dev_secrets(settings, data_dir)

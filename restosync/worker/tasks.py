@@ -148,8 +148,20 @@ async def cleanup_resolved_dlq(context: procrastinate.JobContext, timestamp: int
 _registered_crons: dict[tuple[str, str], str] = {}
 
 
+def check_schedules(app: procrastinate.App, schedules: Mapping[str, str]) -> None:
+    """ConfigurationError unless every id is a periodic task's and every cron parses."""
+    _schedules_for(app, schedules)
+
+
 def apply_schedules(app: procrastinate.App, schedules: Mapping[str, str]) -> None:
     """Give the App's periodic tasks the crons of PERIODIC_SCHEDULES, their own otherwise."""
+    # Every cron is parsed before any is replaced: a bad one changes nothing.
+    app.periodic_registry.periodic_tasks.update(_schedules_for(app, schedules))
+
+
+def _schedules_for(
+    app: procrastinate.App, schedules: Mapping[str, str]
+) -> dict[tuple[str, str], PeriodicTask[Any, Any, Any]]:
     registry = app.periodic_registry.periodic_tasks
     for key, periodic_task in registry.items():
         _registered_crons.setdefault(key, periodic_task.cron)
@@ -160,13 +172,10 @@ def apply_schedules(app: procrastinate.App, schedules: Mapping[str, str]) -> Non
             f"PERIODIC_SCHEDULES: unknown periodic id {', '.join(unknown)} "
             f"(known: {', '.join(sorted(known))})"
         )
-    # Every cron is parsed before any is replaced: a bad one changes nothing.
-    registry.update(
-        {
-            key: _with_cron(periodic_task, schedules.get(key[1], _registered_crons[key]))
-            for key, periodic_task in registry.items()
-        }
-    )
+    return {
+        key: _with_cron(periodic_task, schedules.get(key[1], _registered_crons[key]))
+        for key, periodic_task in registry.items()
+    }
 
 
 def _with_cron(

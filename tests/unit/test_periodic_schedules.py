@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import restosync.worker  # noqa: F401 - registers every task on the shared App
+from restosync import cli
 from restosync.errors import ConfigurationError
 from restosync.queue import app
 from restosync.worker.tasks import apply_schedules
@@ -71,3 +73,32 @@ def test_the_catch_up_window_is_the_periodic_deferrers_max_delay() -> None:
     assert configure_worker_app(settings).periodic_defaults == {"max_delay": 42}
     with pytest.raises(ConfigurationError, match="PERIODIC_CATCH_UP_SECONDS"):
         load_settings(DATABASE_URL="postgresql://u@/db", PERIODIC_CATCH_UP_SECONDS=0)
+
+
+def test_the_worker_command_refuses_a_bad_schedule_once_before_starting_workers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, each supervised worker failed on it with a traceback, and was started again
+    # every few seconds, forever.
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/never-reached")
+    monkeypatch.setenv("PERIODIC_SCHEDULES", '{"nope": "* * * * *"}')
+    started: list[object] = []
+    monkeypatch.setattr(cli, "WorkerSupervisor", started.append)
+    assert cli.main(["worker"]) == 2
+    assert "configuration error: PERIODIC_SCHEDULES: unknown periodic id nope" in (
+        capsys.readouterr().err
+    )
+    assert started == []
+
+
+def test_up_refuses_a_bad_schedule_before_starting_a_database(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("PERIODIC_SCHEDULES", '{"cleanup_sync_jobs": "every night"}')
+    started: list[object] = []
+    monkeypatch.setattr(cli, "EmbeddedPostgres", started.append)
+    assert cli.main(["up", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "PERIODIC_SCHEDULES: cleanup_sync_jobs: invalid cron 'every night'" in err
+    assert started == []
