@@ -98,6 +98,18 @@ def serving_process(env: Mapping[str, str], timeout: float = 30) -> Iterator[tup
                 process.wait()
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU a process has used so far (Linux `/proc`); None when unknown."""
+    if pid is None:
+        return None
+    try:
+        # After "(comm)": state, then fields 4-13; utime and stime are fields 14 and 15.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _healthy(base: str) -> bool:
     try:
         live = f"{base}/health/live"  # http on loopback, built above

@@ -35,9 +35,10 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,13 @@ import aiohttp
 import orjson
 import psycopg
 
-from bench.common import bench_database, machine, serving, serving_process
+from bench.common import (
+    bench_database,
+    machine,
+    process_cpu_seconds,
+    serving,
+    serving_process,
+)
 from restosync.agent.catalog import MAPPINGS, Catalog, CatalogEntity, Row
 from restosync.agent.client import AgentClient
 from restosync.agent.credentials import AgentCredentials
@@ -280,6 +287,10 @@ def _pages(rows: list[Row], size: int = PAGE) -> list[bytes]:
     return [orjson.dumps(rows[i : i + size]) for i in range(0, len(rows), size)]
 
 
+# The measured server's CPU seconds so far, None when unknown (`_server`).
+Cpu = Callable[[], float | None]
+
+
 class Results:
     """Every measurement, printed as one table at the end."""
 
@@ -300,13 +311,25 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+async def _authenticated(session: aiohttp.ClientSession, base: str, agent: Agent) -> None:
+    """One push of nothing: the agent's token is verified (bcrypt, ≈ 0.25 s of the server's
+    CPU) and cached before any measured request."""
+    empty = b'{"vendorId":' + orjson.dumps(agent.vendor_id) + b',"warehouses":[]}'
+    await _post(session, base, agent, "/api/sync/warehouses", empty)
+
+
 async def _incremental(
-    session: aiohttp.ClientSession, base: str, agent: Agent, rows: list[Row], n: int, out: Results
+    session: aiohttp.ClientSession,
+    base: str,
+    agent: Agent,
+    rows: list[Row],
+    n: int,
+    out: Results,
+    cpu: Cpu,
 ) -> None:
     bodies = _bodies(agent, "items", rows[: n * 500], INCREMENTAL_LIMITS)
-    await _post(session, base, agent, "/api/sync/warehouses", b'{"vendorId":"x","warehouses":[]}'
-                .replace(b'"x"', orjson.dumps(agent.vendor_id)))  # fmt: skip
     samples = []
+    cpu_before = cpu()
     for body in bodies:
         started = time.perf_counter()
         await _post(session, base, agent, "/api/sync/items", body)
@@ -317,6 +340,7 @@ async def _incremental(
     out.add("500-item incremental request p99", f"{p99:.1f} ms", "",
             f"≤ 60 ms: {_verdict(ok)}")  # fmt: skip
     out.add("incremental items/s (1 client)", f"{500 * len(samples) / sum(samples) * 1000:,.0f}")
+    _cpu_per_row(out, "500-item requests", cpu_before, cpu(), 500 * len(samples))
 
 
 async def _batch_vs_floor(
@@ -328,19 +352,25 @@ async def _batch_vs_floor(
     rows: list[Row],
     rounds: int,
     out: Results,
+    cpu: Cpu,
 ) -> None:
-    http, floor = [], []
+    http, floor, server = [], [], []
     for r in range(rounds):
         chunk = rows[r * PAGE : (r + 1) * PAGE]
         body = _bodies(agent, "items", chunk, BATCH_LIMITS)[0]
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu()
         await _post(session, base, agent, "/api/sync/items/batch", body)
         http.append(time.perf_counter() - started)
+        server.append((cpu_before, cpu()))
         floor.append(await _floor(url, floor_vendor, "items", _pages(chunk)))
     h, f = statistics.median(http) * 1000, statistics.median(floor) * 1000
     ok = h / f <= TARGETS["batch_ratio"]
     out.add(f"5000-item batch, new items (median of {rounds})", f"{h:.0f} ms", f"{f:.0f} ms",
             f"≤ 2x floor: {h / f:.2f}x {_verdict(ok)}")  # fmt: skip
+    spent = [(a, b) for a, b in server if a is not None and b is not None]
+    if spent:
+        used = sum(b - a for a, b in spent)
+        _cpu_per_row(out, "5000-item batches", 0.0, used, PAGE * len(spent))
 
 
 async def _sustained(
@@ -352,6 +382,7 @@ async def _sustained(
     catalog: Catalog,
     clients: int,
     out: Results,
+    cpu: Cpu,
 ) -> None:
     items, stock, warehouses = (
         catalog.rows("items"),
@@ -367,24 +398,38 @@ async def _sustained(
     )
     for entity, rows, target, key in runs:
         path = f"/api/sync/{entity}/batch"
+        cpu_before = cpu()
         seconds, counts = await _post_all(
             session, base, agent, path, _bodies(agent, entity, rows, BATCH_LIMITS), clients
         )
+        cpu_after = cpu()
         assert counts["processed"] == len(rows), counts
         floor = await _floor(url, floor_vendor, entity, _pages(rows))
         rate, floor_rate = len(rows) / seconds, len(rows) / floor
         ok = rate >= TARGETS[target]
         out.add(f"{key} sustained ({len(rows):,} new, {clients} clients)", f"{rate:,.0f}",
                 f"{floor_rate:,.0f}", f"≥ {TARGETS[target]:,.0f}: {_verdict(ok)}")  # fmt: skip
+        _cpu_per_row(out, f"sustained {entity}", cpu_before, cpu_after, len(rows))
+    cpu_before = cpu()
     seconds, counts = await _post_all(
         session, base, agent, "/api/sync/items/batch",
         _bodies(agent, "items", items, BATCH_LIMITS), clients,
     )  # fmt: skip
+    cpu_after = cpu()
     assert counts["skipped"] == len(items), counts
     rate = len(items) / seconds
     ok = rate >= TARGETS["unchanged_per_s"]
     out.add(f"unchanged resend items/s ({len(items):,}, all skipped)", f"{rate:,.0f}", "",
             f"≥ 40,000: {_verdict(ok)}")  # fmt: skip
+    _cpu_per_row(out, "unchanged resend", cpu_before, cpu_after, len(items))
+
+
+def _cpu_per_row(
+    out: Results, phase: str, before: float | None, after: float | None, rows: int
+) -> None:
+    """The server process's CPU per row in a phase: its own work, without the waits."""
+    if before is not None and after is not None and rows:
+        out.add(f"server CPU per row: {phase}", f"{(after - before) / rows * 1e6:.1f} µs")
 
 
 async def _analyze(url: str) -> None:
@@ -439,10 +484,12 @@ async def _run(url: str, args: argparse.Namespace) -> Results:
     timeout = aiohttp.ClientTimeout(total=300)
     try:
         async with (
-            _server(args, env) as base,
+            _server(args, env) as (base, cpu),
             aiohttp.ClientSession(timeout=timeout) as session,
         ):
             agents = [await _enrol(session, base, folder, f"bench-{n}", url) for n in range(3)]
+            for agent in agents:
+                await _authenticated(session, base, agent)
             for vendor in ("floor-batch", "floor-sustained"):
                 await _seed_mappings(url, vendor)
             await _resident(url, args.resident_items, args.warehouses)
@@ -451,14 +498,14 @@ async def _run(url: str, args: argparse.Namespace) -> Results:
             stats = _analyze if args.analyze else _no_analyze
             print(f"  {'measurement':<46} {'HTTP':>16} {'plain SQL':>16} target")
             await stats(url)
-            await _incremental(session, base, agents[0], items, args.requests, out)
+            await _incremental(session, base, agents[0], items, args.requests, out, cpu)
             await stats(url)
             await _batch_vs_floor(
-                session, base, url, agents[1], "floor-batch", items, args.batches, out
+                session, base, url, agents[1], "floor-batch", items, args.batches, out, cpu
             )
             await stats(url)
             await _sustained(
-                session, base, url, agents[2], "floor-sustained", catalog, args.clients, out
+                session, base, url, agents[2], "floor-sustained", catalog, args.clients, out, cpu
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -466,15 +513,18 @@ async def _run(url: str, args: argparse.Namespace) -> Results:
 
 
 @asynccontextmanager
-async def _server(args: argparse.Namespace, env: dict[str, str]) -> AsyncIterator[str]:
+async def _server(
+    args: argparse.Namespace, env: dict[str, str]
+) -> AsyncIterator[tuple[str, Callable[[], float | None]]]:
     """The server measured: `restosync serve` in its own process, or (--in-process) the
-    app in this one, beside the bench's rows and clients."""
+    app in this one, beside the bench's rows and clients; its base URL, and its CPU
+    seconds so far (None in process: the clients' CPU would be counted too)."""
     if args.in_process:
         async with serving(load_settings(**env)) as (_, base):
-            yield base
+            yield base, lambda: None
     else:
-        with serving_process(env) as (base, _):
-            yield base
+        with serving_process(env) as (base, pid):
+            yield base, partial(process_cpu_seconds, pid)
 
 
 async def _no_analyze(url: str) -> None:
