@@ -340,7 +340,7 @@ async def _incremental(
     out.add("500-item incremental request p99", f"{p99:.1f} ms", "",
             f"≤ 60 ms: {_verdict(ok)}")  # fmt: skip
     out.add("incremental items/s (1 client)", f"{500 * len(samples) / sum(samples) * 1000:,.0f}")
-    _cpu_per_row(out, "500-item requests", cpu_before, cpu(), 500 * len(samples))
+    _cpu_per_row(out, "500-item requests", _spent(cpu_before, cpu()), 500 * len(samples))
 
 
 async def _batch_vs_floor(
@@ -354,23 +354,21 @@ async def _batch_vs_floor(
     out: Results,
     cpu: Cpu,
 ) -> None:
-    http, floor, server = [], [], []
+    http, floor, server = [], [], []  # server: CPU seconds of each request
     for r in range(rounds):
         chunk = rows[r * PAGE : (r + 1) * PAGE]
         body = _bodies(agent, "items", chunk, BATCH_LIMITS)[0]
         started, cpu_before = time.perf_counter(), cpu()
         await _post(session, base, agent, "/api/sync/items/batch", body)
         http.append(time.perf_counter() - started)
-        server.append((cpu_before, cpu()))
+        server.append(_spent(cpu_before, cpu()))
         floor.append(await _floor(url, floor_vendor, "items", _pages(chunk)))
     h, f = statistics.median(http) * 1000, statistics.median(floor) * 1000
     ok = h / f <= TARGETS["batch_ratio"]
     out.add(f"5000-item batch, new items (median of {rounds})", f"{h:.0f} ms", f"{f:.0f} ms",
             f"≤ 2x floor: {h / f:.2f}x {_verdict(ok)}")  # fmt: skip
-    spent = [(a, b) for a, b in server if a is not None and b is not None]
-    if spent:
-        used = sum(b - a for a, b in spent)
-        _cpu_per_row(out, "5000-item batches", 0.0, used, PAGE * len(spent))
+    used = None if None in server else sum(s for s in server if s is not None)
+    _cpu_per_row(out, "5000-item batches", used, PAGE * rounds)
 
 
 async def _sustained(
@@ -409,7 +407,7 @@ async def _sustained(
         ok = rate >= TARGETS[target]
         out.add(f"{key} sustained ({len(rows):,} new, {clients} clients)", f"{rate:,.0f}",
                 f"{floor_rate:,.0f}", f"≥ {TARGETS[target]:,.0f}: {_verdict(ok)}")  # fmt: skip
-        _cpu_per_row(out, f"sustained {entity}", cpu_before, cpu_after, len(rows))
+        _cpu_per_row(out, f"sustained {entity}", _spent(cpu_before, cpu_after), len(rows))
     cpu_before = cpu()
     seconds, counts = await _post_all(
         session, base, agent, "/api/sync/items/batch",
@@ -421,15 +419,18 @@ async def _sustained(
     ok = rate >= TARGETS["unchanged_per_s"]
     out.add(f"unchanged resend items/s ({len(items):,}, all skipped)", f"{rate:,.0f}", "",
             f"≥ 40,000: {_verdict(ok)}")  # fmt: skip
-    _cpu_per_row(out, "unchanged resend", cpu_before, cpu_after, len(items))
+    _cpu_per_row(out, "unchanged resend", _spent(cpu_before, cpu_after), len(items))
 
 
-def _cpu_per_row(
-    out: Results, phase: str, before: float | None, after: float | None, rows: int
-) -> None:
+def _spent(before: float | None, after: float | None) -> float | None:
+    """CPU seconds between two readings of `Cpu` (None when unknown)."""
+    return None if before is None or after is None else after - before
+
+
+def _cpu_per_row(out: Results, phase: str, seconds: float | None, rows: int) -> None:
     """The server process's CPU per row in a phase: its own work, without the waits."""
-    if before is not None and after is not None and rows:
-        out.add(f"server CPU per row: {phase}", f"{(after - before) / rows * 1e6:.1f} µs")
+    if seconds is not None and rows:
+        out.add(f"server CPU per row: {phase}", f"{seconds / rows * 1e6:.1f} µs")
 
 
 async def _analyze(url: str) -> None:

@@ -64,6 +64,12 @@ Amount = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 # Stock on hand may go below zero (items.allow_negative_stock), so no lower bound here.
 SignedAmount = Annotated[Decimal, Field(allow_inf_nan=False)]
 VIRTUAL_TOLERANCE = Decimal("0.001")
+VIRTUAL_MISMATCH = "virtualStock must equal realStock - reservedQuantity (within 0.001)"
+
+
+def virtual_matches(virtual: Decimal, real: Decimal, reserved: Decimal) -> bool:
+    """The stock rule: virtual = real - reserved within 0.001 (Decimal's default context)."""
+    return abs(virtual - (real - reserved)) <= VIRTUAL_TOLERANCE
 
 
 class RowModel(WireModel):
@@ -142,8 +148,8 @@ class StockRow(RowModel):
 
     @model_validator(mode="after")
     def _virtual_is_real_minus_reserved(self) -> StockRow:
-        if abs(self.virtual_stock - (self.real_stock - self.reserved_quantity)) > VIRTUAL_TOLERANCE:
-            raise ValueError("virtualStock must equal realStock - reservedQuantity (within 0.001)")
+        if not virtual_matches(self.virtual_stock, self.real_stock, self.reserved_quantity):
+            raise ValueError(VIRTUAL_MISMATCH)
         return self
 
 

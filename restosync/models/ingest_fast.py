@@ -28,12 +28,13 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 
 from restosync.models.ingest import (
-    VIRTUAL_TOLERANCE,
+    VIRTUAL_MISMATCH,
     ItemRow,
     RowModel,
     StockRow,
     as_utc,
     exact,
+    virtual_matches,
 )
 
 # The timestamps a twin reads (any other form goes to pydantic): RFC 3339 with at most six
@@ -166,7 +167,7 @@ class StockFields(FastRow, kw_only=True, rename="camel"):
         if not virtual_is_real_minus_reserved(
             self.virtual_stock, self.real_stock, self.reserved_quantity
         ):
-            raise ValueError("virtualStock must equal realStock - reservedQuantity (within 0.001)")
+            raise ValueError(VIRTUAL_MISMATCH)
 
 
 def virtual_is_real_minus_reserved(virtual: float, real: float, reserved: float) -> bool:
@@ -189,7 +190,7 @@ def virtual_is_real_minus_reserved(virtual: float, real: float, reserved: float)
             return True
         if difference - slack > _TOLERANCE_ABOVE:
             return False
-    return abs(exact(virtual) - (exact(real) - exact(reserved))) <= VIRTUAL_TOLERANCE
+    return virtual_matches(exact(virtual), exact(real), exact(reserved))
 
 
 _EXACT_INTS = 10**27

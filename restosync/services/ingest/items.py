@@ -29,8 +29,9 @@ _SLUG_BYTES = bytes(
 )
 # Payload fields kept in items.extra (rarely queried e-commerce fields).
 EXTRA_FIELDS = ("meta_title", "meta_description", "meta_keywords")
-# The row's own values, in the column order of `copy_items` (the mapped values follow);
-# the meta fields are staged as columns and gathered into `extra` by `upsert_items`.
+# The row's own values, in the column order of `copy_items` (lastSyncedAt, from
+# `Candidate.synced_for_copy`, and the mapped values follow); the meta fields are staged
+# as columns and gathered into `extra` by `upsert_items`.
 _COPIED_FIELDS = (
     "sku", "erp_id", "name", "description", "barcode", "erp_unit_code", "erp_vat_code",
     "erp_family_code", "erp_subfamily_code", "unit_price", "price_excl_vat",
@@ -40,19 +41,15 @@ _COPIED_FIELDS = (
     "pick_movement_disallowed_on_totally_booked_item", "weight", "weight_unit", "height",
     "width", "length", "dimension_unit", "items_per_package", "brand", "days_to_ship",
     "ship_price_ttc", "origin_country_code", *EXTRA_FIELDS, "is_active", "publish_on_web",
-    "content_hash", "last_synced_at",
+    "content_hash",
 )  # fmt: skip
 _MAPPED_FIELDS = (
     "slug", "unit_code", "unit_label", "vat_code", "vat_label", "vat_rate", "family_code",
     "family_label", "subfamily_code", "subfamily_label",
 )  # fmt: skip
-if _COPIED_FIELDS[-1] != "last_synced_at" or ingest_db.copy_columns("items") != (
-    *_COPIED_FIELDS,
-    *_MAPPED_FIELDS,
-):
+if ingest_db.copy_columns("items") != (*_COPIED_FIELDS, "last_synced_at", *_MAPPED_FIELDS):
     raise RuntimeError("items: `_mapped` no longer matches the columns of copy_items")
-# Of an ItemFields; lastSyncedAt (the last) comes from `Candidate.synced_for_copy`.
-_COPIED = attrgetter(*_COPIED_FIELDS[:-1])
+_COPIED = attrgetter(*_COPIED_FIELDS)  # of an ItemFields
 
 
 def make_slug(name: str, sku: str) -> str:

@@ -124,27 +124,28 @@ async def _lock(
         )
 
 
-# The row's own values, in the column order of `copy_stock` (after item and warehouse ids).
+# The row's own values, in the column order of `copy_stock` (after item and warehouse ids,
+# before lastSyncedAt, from `Candidate.synced_for_copy`).
 _COPIED_FIELDS = (
     "real_stock", "virtual_stock", "reserved_quantity", "ordered_quantity",
     "incoming_quantity", "pump", "stock_value", "min_stock", "max_stock",
-    "stock_to_order_threshold", "last_synced_from", "content_hash", "last_synced_at",
+    "stock_to_order_threshold", "last_synced_from", "content_hash",
 )  # fmt: skip
-if _COPIED_FIELDS[-1] != "last_synced_at" or ingest_db.copy_columns("stock") != (
+if ingest_db.copy_columns("stock") != (
     "item_id",
     "warehouse_id",
     *_COPIED_FIELDS,
+    "last_synced_at",
 ):
     raise RuntimeError("stock: `_record` no longer matches the columns of copy_stock")
-# Of a StockFields; lastSyncedAt (the last) comes from `Candidate.synced_for_copy`.
-_COPIED = attrgetter(*_COPIED_FIELDS[:-1])
+_COPIED = attrgetter(*_COPIED_FIELDS)  # of a StockFields
 
 
 def _record(candidate: Candidate, target: StockTarget) -> tuple[Any, ...]:
     """The row's `copy_stock` values."""
     assert isinstance(candidate.row, StockFields)
-    row = (target.item_id, target.warehouse_id, *_COPIED(candidate.row))
-    return (*row, candidate.synced_for_copy())
+    ids = (target.item_id, target.warehouse_id)
+    return (*ids, *_COPIED(candidate.row), candidate.synced_for_copy())
 
 
 def _tombstone_record(candidate: Candidate, target: StockTarget) -> dict[str, Any]:
