@@ -21,7 +21,7 @@ import time
 import aiohttp
 import psycopg
 
-from bench.common import bench_database, machine, serving
+from bench.common import bench_database, machine, percentile, serving
 from restosync.db.pool import create_pool, open_pool
 from restosync.services.agent_auth import AgentAuthenticator
 from restosync.settings import load_settings
@@ -31,16 +31,11 @@ VENDOR = "bench-vendor"
 TOKEN = "bench-token-" + secrets.token_hex(16)
 
 
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _report(name: str, samples: list[float]) -> dict[str, float]:
     row = {
         "mean_ms": statistics.fmean(samples) * 1000,
-        "p50_ms": _percentile(samples, 0.50) * 1000,
-        "p99_ms": _percentile(samples, 0.99) * 1000,
+        "p50_ms": percentile(samples, 0.50) * 1000,
+        "p99_ms": percentile(samples, 0.99) * 1000,
     }
     print(
         f"  {name:<34} mean {row['mean_ms']:8.3f} ms  p50 {row['p50_ms']:8.3f} ms  "

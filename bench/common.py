@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import secrets
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -96,6 +97,15 @@ def serving_process(env: Mapping[str, str], timeout: float = 30) -> Iterator[tup
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The nearest-rank percentile: the smallest sample with at least `q` of all samples at
+    or below it (p99 of 100 samples is the 99th smallest: one sample may be slower)."""
+    if not samples or not 0 < q <= 1:
+        raise ValueError("percentile of no samples, or q outside (0, 1]")
+    ordered = sorted(samples)
+    return ordered[math.ceil(q * len(ordered) - 1e-9) - 1]
 
 
 def process_cpu_seconds(pid: int | None) -> float | None:

@@ -35,7 +35,7 @@ import aiohttp
 import psycopg
 from aiohttp import web
 
-from bench.common import bench_database, machine, serving
+from bench.common import bench_database, machine, percentile, serving
 from restosync.agent.erp import SimulatedErp
 from restosync.agent.server import AgentServer
 from restosync.db.pool import transaction
@@ -48,11 +48,6 @@ from restosync.web.keys import POOL, QUEUE_APP
 API_SECRET = "o" * 32
 SECRET = secrets.token_urlsafe(32)
 BIN = Path(sys.executable).parent
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _body(vendor: str, n: int) -> dict[str, object]:
@@ -165,7 +160,7 @@ async def _latency(
     ms = [s * 1000 for s in samples]
     print(f"latency commit → agent received, idle worker ({n} orders, one at a time):")
     print(
-        f"  p50 {_percentile(ms, 0.5):7.2f} ms  p99 {_percentile(ms, 0.99):7.2f} ms  "
+        f"  p50 {percentile(ms, 0.5):7.2f} ms  p99 {percentile(ms, 0.99):7.2f} ms  "
         f"mean {statistics.fmean(ms):7.2f} ms  max {max(ms):7.2f} ms"
     )
 
