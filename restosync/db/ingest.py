@@ -14,6 +14,7 @@ from typing import Any, Literal, LiteralString
 from uuid import UUID
 
 import orjson
+from psycopg.errors import UniqueViolation
 from psycopg.rows import tuple_row
 from psycopg.types.json import Json
 
@@ -59,6 +60,11 @@ _CLEAR_STAGED: dict[Staged, LiteralString] = {
     "stock": "clear_staged_stock",
 }
 _COPY: dict[Staged, LiteralString] = {"items": "copy_items", "stock": "copy_stock"}
+# Rows none of whose keys is stored, by COPY straight into the table (`insert_new_rows`).
+_INSERT_NEW: dict[Staged, LiteralString] = {
+    "items": "insert_new_items",
+    "stock": "insert_new_stock",
+}
 
 
 def _default(value: Any) -> Any:
@@ -156,9 +162,11 @@ async def write_rows(
     return await cur.fetchall()
 
 
-def copy_columns(entity: Staged) -> tuple[str, ...]:
-    """The columns of the entity's COPY statement, in the order `stage_rows` writes them."""
-    listed = QUERIES[_COPY[entity]].split("(", 1)[1].split(")", 1)[0]
+def copy_columns(entity: Staged, *, new: bool = False) -> tuple[str, ...]:
+    """The columns of the entity's COPY statement, in the order `stage_rows` (or, `new`,
+    `insert_new_rows`) writes them."""
+    query = QUERIES[_INSERT_NEW[entity] if new else _COPY[entity]]
+    listed = query.split("(", 1)[1].split(")", 1)[0]
     return tuple(name.strip() for name in listed.split(","))
 
 
@@ -170,6 +178,26 @@ async def stage_rows(conn: Connection, entity: Staged, rows: Iterable[Sequence[A
     async with conn.cursor() as cur, cur.copy(QUERIES[_COPY[entity]]) as loader:
         for row in rows:
             await loader.write_row(row)
+
+
+async def insert_new_rows(conn: Connection, entity: Staged, rows: Iterable[Sequence[Any]]) -> bool:
+    """Insert rows none of whose keys is stored, by COPY straight into the entity's table.
+
+    False, with nothing written (a savepoint), when a concurrent push has inserted one of
+    the keys since they were read: the caller upserts the rows instead. Only for a request
+    that writes nothing else to the table, so that its locks are taken in one key order.
+    """
+    try:
+        async with (
+            conn.transaction(),
+            conn.cursor() as cur,
+            cur.copy(QUERIES[_INSERT_NEW[entity]]) as loader,
+        ):
+            for row in rows:
+                await loader.write_row(row)
+    except UniqueViolation:
+        return False
+    return True
 
 
 async def write_staged(

@@ -58,6 +58,23 @@ COPY ingest_staged_items (
     vat_label, vat_rate, family_code, family_label, subfamily_code, subfamily_label
 ) FROM STDIN
 
+-- insert_new_items --
+-- Items none of whose keys is stored (`insert_new_rows`): COPY straight into the table, no
+-- staging, no upsert. The values of copy_items with the vendor first and the meta fields
+-- already gathered into `extra`, last. A key that a concurrent push inserted meanwhile
+-- raises unique_violation: the caller then upserts the rows instead.
+COPY items (
+    vendor_id, sku, erp_id, name, description, barcode, erp_unit_code, erp_vat_code,
+    erp_family_code, erp_subfamily_code, unit_price, price_excl_vat, price_incl_vat,
+    vat_amount, catalog_price, purchase_price, minimum_order_quantity, currency,
+    manage_stock, allow_negative_stock, stock_booking_allowed, automatic_stock_booking,
+    tracking_mode, pick_movement_disallowed_on_totally_booked_item, weight, weight_unit,
+    height, width, length, dimension_unit, items_per_package, brand, days_to_ship,
+    ship_price_ttc, origin_country_code, is_active, publish_on_web, content_hash,
+    last_synced_at, slug, unit_code, unit_label, vat_code, vat_label, vat_rate,
+    family_code, family_label, subfamily_code, subfamily_label, extra
+) FROM STDIN
+
 -- upsert_items --
 -- Insert/update the staged items (copy_items), in key order; unchanged or older rows are
 -- not written. (Read from the table itself: a `DELETE … RETURNING` CTE instead spilled
@@ -323,6 +340,15 @@ COPY ingest_staged_stock (
     item_id, warehouse_id, real_stock, virtual_stock, reserved_quantity, ordered_quantity,
     incoming_quantity, pump, stock_value, min_stock, max_stock, stock_to_order_threshold,
     last_synced_from, content_hash, last_synced_at
+) FROM STDIN
+
+-- insert_new_stock --
+-- Stock rows none of whose keys is stored (`insert_new_rows`), as insert_new_items: the rows
+-- of copy_stock with the vendor first, in key order (warehouse_id, item_id).
+COPY stock (
+    vendor_id, item_id, warehouse_id, real_stock, virtual_stock, reserved_quantity,
+    ordered_quantity, incoming_quantity, pump, stock_value, min_stock, max_stock,
+    stock_to_order_threshold, last_synced_from, content_hash, last_synced_at
 ) FROM STDIN
 
 -- upsert_stock --

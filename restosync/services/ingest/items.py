@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, Literal
 
+import orjson
+
 from restosync.db import ingest as ingest_db
 from restosync.models.ingest import BlockedBy, ItemTombstone, StoredVersion
 from restosync.models.ingest_fast import ItemFields
@@ -50,6 +52,14 @@ _MAPPED_FIELDS = (
 if ingest_db.copy_columns("items") != (*_COPIED_FIELDS, "last_synced_at", *_MAPPED_FIELDS):
     raise RuntimeError("items: `_mapped` no longer matches the columns of copy_items")
 _COPIED = attrgetter(*_COPIED_FIELDS)  # of an ItemFields
+# `insert_new_items` takes the same values but the meta fields, gathered into `extra` last.
+_INSERTED_FIELDS = tuple(name for name in _COPIED_FIELDS if name not in EXTRA_FIELDS)
+if ingest_db.copy_columns("items", new=True) != (
+    "vendor_id", *_INSERTED_FIELDS, "last_synced_at", *_MAPPED_FIELDS, "extra",
+):  # fmt: skip
+    raise RuntimeError("items: `_inserted` no longer matches the columns of insert_new_items")
+_INSERTED = attrgetter(*_INSERTED_FIELDS)
+_META = attrgetter(*EXTRA_FIELDS)
 
 
 def make_slug(name: str, sku: str) -> str:
@@ -84,20 +94,27 @@ async def apply_items(
     tombstones = [c for c in survivors if c.tombstone]
     if tombstones:
         # Two statements write items: lock the existing ones first, in key order.
-        keys = sorted(c.key for c in [*(c for c, _ in upserts), *tombstones] if c.key in stored)
+        keys = sorted(
+            c.key for c in [*(m.candidate for m in upserts), *tombstones] if c.key in stored
+        )
         await ingest_db.lock_rows(
             ctx.conn, "lock_items", {"vendor_id": ctx.vendor_id, "keys": keys}
         )
     written: list[tuple[Any, ...]] = []
-    if upserts:
-        records = [record for _, record in upserts]  # in key order: see `_mapped`
-        await ingest_db.stage_rows(ctx.conn, "items", records)
+    # Only new items (a first load, new products): inserted as they are.
+    new = bool(upserts) and not tombstones and all(m.candidate.key not in stored for m in upserts)
+    if new and await ingest_db.insert_new_rows(
+        ctx.conn, "items", _inserted(ctx.vendor_id, upserts)
+    ):
+        written = [(m.candidate.key,) for m in upserts]
+    elif upserts:
+        await ingest_db.stage_rows(ctx.conn, "items", _staged(upserts))
         written = await ingest_db.write_staged(ctx.conn, "upsert_items", ctx.vendor_id)
     retired = await ingest_db.write_rows(
         ctx.conn, "retire_items", ctx.vendor_id, [_tombstone_record(c) for c in tombstones]
     )
     await settle_writes(
-        [c for c, _ in upserts] + tombstones,
+        [m.candidate for m in upserts] + tombstones,
         {sku for (sku,) in written} | {row["sku"] for row in retired},
         outcome,
         lambda missed: ingest_db.stored_items(ctx.conn, ctx.vendor_id, [c.key for c in missed]),
@@ -118,10 +135,18 @@ class Unmapped:
     blocked_by: tuple[BlockedBy, str]
 
 
-async def _mapped(
-    rows: list[Candidate], ctx: IngestContext, outcome: Outcome
-) -> list[tuple[Candidate, tuple[Any, ...]]]:
-    """Rows whose unit and VAT codes map, with their column values; the others fail.
+@dataclass(slots=True)  # not frozen: its __init__ costs a third (one per item)
+class Mapped:
+    """An item whose codes map, with what its stored row takes beyond its own fields."""
+
+    candidate: Candidate
+    item: ItemFields
+    slug: str
+    codes: tuple[Any, ...]  # `_MAPPED_FIELDS` after the slug
+
+
+async def _mapped(rows: list[Candidate], ctx: IngestContext, outcome: Outcome) -> list[Mapped]:
+    """Rows whose unit and VAT codes map, in key order; the others fail.
 
     A request's items share a few code combinations: each is resolved once.
     """
@@ -132,16 +157,45 @@ async def _mapped(
     wanted = {code for combo in combos for code in _wanted(combo)}
     resolved = await ctx.resolver.resolve_many(ctx.conn, ctx.vendor_id, wanted) if wanted else {}
     mapping = {combo: _mapping(combo, resolved) for combo in combos}
-    mapped: list[tuple[Candidate, tuple[Any, ...]]] = []
+    mapped: list[Mapped] = []
     for candidate, item, combo in zip(ordered, items, codes, strict=True):
         found = mapping[combo]
         if isinstance(found, Unmapped):
             outcome.failed(candidate, found.reason, found.detail, found.blocked_by)
         else:
-            slug = item.slug or make_slug(item.name, item.sku)
-            record = (*_COPIED(item), candidate.synced_for_copy(), slug, *found)
-            mapped.append((candidate, record))
+            mapped.append(
+                Mapped(candidate, item, item.slug or make_slug(item.name, item.sku), found)
+            )
     return mapped
+
+
+def _staged(rows: list[Mapped]) -> list[tuple[Any, ...]]:
+    """The `copy_items` records of mapped items."""
+    return [(*_COPIED(m.item), m.candidate.synced_for_copy(), m.slug, *m.codes) for m in rows]
+
+
+def _inserted(vendor_id: str, rows: list[Mapped]) -> list[tuple[Any, ...]]:
+    """The `insert_new_items` records of mapped items."""
+    return [
+        (vendor_id, *_INSERTED(m.item), m.candidate.synced_for_copy(), m.slug, *m.codes,
+         _extra(m.item))
+        for m in rows
+    ]  # fmt: skip
+
+
+def _extra(item: ItemFields) -> str:
+    """`items.extra` of an item: its meta fields that are not null (as upsert_items
+    stores them), as JSON."""
+    meta = _META(item)
+    if meta == _NO_META:
+        return "{}"
+    extra = {
+        name: value for name, value in zip(EXTRA_FIELDS, meta, strict=True) if value is not None
+    }
+    return orjson.dumps(extra).decode()
+
+
+_NO_META = (None,) * len(EXTRA_FIELDS)
 
 
 def _item(candidate: Candidate) -> ItemFields:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from restosync.db import ingest as ingest_db
@@ -38,8 +38,14 @@ async def apply_stock(
     tombstones = [c for c in survivors if c.tombstone]
     await _lock(ctx, upserts, tombstones, targets)
     written: list[tuple[Any, ...]] = []
-    if upserts:
-        records = (_record(c, targets[c.key]) for c in upserts)
+    records = sorted((_record(c, targets[c.key]) for c in upserts), key=_STOCK_KEY)
+    # Only new stock rows (a first load, new items or warehouses): inserted as they are.
+    new = bool(records) and not tombstones and all(targets[c.key].stored is None for c in upserts)
+    if new and await ingest_db.insert_new_rows(
+        ctx.conn, "stock", [(ctx.vendor_id, *record) for record in records]
+    ):
+        written = [(item_id, warehouse_id) for item_id, warehouse_id, *_ in records]
+    elif records:
         await ingest_db.stage_rows(ctx.conn, "stock", records)
         written = await ingest_db.write_staged(ctx.conn, "upsert_stock", ctx.vendor_id)
     retired = await ingest_db.write_rows(
@@ -138,6 +144,10 @@ if ingest_db.copy_columns("stock") != (
     "last_synced_at",
 ):
     raise RuntimeError("stock: `_record` no longer matches the columns of copy_stock")
+if ingest_db.copy_columns("stock", new=True) != ("vendor_id", *ingest_db.copy_columns("stock")):
+    raise RuntimeError("stock: insert_new_stock no longer matches the columns of copy_stock")
+# The key order of stock writes (upsert_stock's ORDER BY): warehouse id, item id of a record.
+_STOCK_KEY = itemgetter(1, 0)
 _COPIED = attrgetter(*_COPIED_FIELDS)  # of a StockFields
 
 
