@@ -15,6 +15,7 @@ from uuid import UUID
 
 import orjson
 from psycopg.errors import UniqueViolation
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg.types.json import Json
 
@@ -187,6 +188,9 @@ async def insert_new_rows(conn: Connection, entity: Staged, rows: Iterable[Seque
     the keys since they were read: the caller upserts the rows instead. Only for a request
     that writes nothing else to the table, so that its locks are taken in one key order.
     """
+    if conn.info.transaction_status != TransactionStatus.INTRANS:
+        # Outside a transaction the savepoint would be one, committing the rows at once.
+        raise RuntimeError("insert_new_rows runs inside the caller's transaction")
     try:
         async with (
             conn.transaction(),

@@ -12,7 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient
+from psycopg.rows import dict_row
 
+from restosync.db import ingest as ingest_db
 from tests.agents import enrol
 from tests.ingest import Conn, at, item, outcomes, push, rows_of, seed_mappings, stock, warehouse
 
@@ -225,3 +227,12 @@ async def test_a_stock_row_inserted_meanwhile_sends_the_push_to_the_upsert(
         FAST,
     )
     assert [(r["sku"], r["t"]) for r in totals] == [("SKU-1", 13.0), ("SKU-2", 4.0)]
+
+
+async def test_the_insert_refuses_to_run_outside_a_transaction(database_url: str) -> None:
+    # Its savepoint would then be a transaction of its own, committed at once.
+    async with await psycopg.AsyncConnection.connect(
+        database_url, autocommit=True, row_factory=dict_row
+    ) as conn:
+        with pytest.raises(RuntimeError, match="inside the caller's transaction"):
+            await ingest_db.insert_new_rows(conn, "items", [])
