@@ -184,18 +184,21 @@ def _inserted(vendor_id: str, rows: list[Mapped]) -> list[tuple[Any, ...]]:
 
 
 def _extra(item: ItemFields) -> str:
-    """`items.extra` of an item: its meta fields that are not null (as upsert_items
-    stores them), as JSON."""
-    meta = _META(item)
-    if meta == _NO_META:
-        return "{}"
-    extra = {
-        name: value for name, value in zip(EXTRA_FIELDS, meta, strict=True) if value is not None
-    }
-    return orjson.dumps(extra).decode()
+    """`items.extra` of an item as JSON: its meta fields that are not null (as upsert_items
+    stores them). Written out field by field: a third of the time of a comprehension."""
+    title, description, keywords = _META(item)
+    extra = {}
+    if title is not None:
+        extra["meta_title"] = title
+    if description is not None:
+        extra["meta_description"] = description
+    if keywords is not None:
+        extra["meta_keywords"] = keywords
+    return orjson.dumps(extra).decode() if extra else "{}"
 
 
-_NO_META = (None,) * len(EXTRA_FIELDS)
+if EXTRA_FIELDS != ("meta_title", "meta_description", "meta_keywords"):
+    raise RuntimeError("items: `_extra` no longer names every field of EXTRA_FIELDS")
 
 
 def _item(candidate: Candidate) -> ItemFields:
