@@ -117,11 +117,33 @@ async def _waiting_for_a_lock(db: Conn) -> bool:
     return bool(rows)
 
 
-async def _until_waiting(db: Conn, task: asyncio.Task[Any]) -> None:
-    for _ in range(200):
-        if await _waiting_for_a_lock(db) or task.done():
-            return
-        await asyncio.sleep(0.05)
+_NEW_ITEM = (
+    "INSERT INTO items (vendor_id, sku, name, slug, erp_unit_code, erp_vat_code, unit_code, "
+    "vat_code, vat_rate, content_hash, last_synced_at) "
+    "VALUES (%s, %s, %s, 'other', 'PCE', 'TVA20', 'U', 'V20', 20, 'other-hash', %s)"
+)
+
+
+async def _push_meanwhile(
+    client: TestClient[Any, Any],
+    db: Conn,
+    database_url: str,
+    entity: str,
+    rows: list[Any],
+    insert: tuple[str, list[Any]],
+) -> dict[str, Any]:
+    """Push rows while another transaction has inserted one of their keys: the push does
+    not see it, its insert waits for it; the other transaction commits, then the answer."""
+    async with await psycopg.AsyncConnection.connect(database_url) as other:
+        await other.execute(*insert)
+        pushing = asyncio.create_task(push(client, FAST, entity, rows))
+        for _ in range(200):
+            if await _waiting_for_a_lock(db) or pushing.done():
+                break
+            await asyncio.sleep(0.05)
+        assert not pushing.done()
+        await other.commit()
+        return await pushing
 
 
 @pytest.mark.usefixtures("agents")
@@ -129,21 +151,9 @@ async def test_an_item_inserted_meanwhile_sends_the_push_to_the_upsert(
     client: TestClient[Any, Any], db: Conn, database_url: str
 ) -> None:
     rows = [item("SKU-1"), item("SKU-2", minutes=5), item("SKU-3")]
-    async with await psycopg.AsyncConnection.connect(database_url) as other:
-        # A concurrent push's insert of SKU-2 (an older version), not committed yet: the
-        # push below does not see it, and its insert waits for it.
-        await other.execute(
-            "INSERT INTO items (vendor_id, sku, name, slug, erp_unit_code, erp_vat_code, "
-            "unit_code, vat_code, vat_rate, content_hash, last_synced_at) "
-            "VALUES (%s, 'SKU-2', 'Concurrent', 'concurrent', 'PCE', 'TVA20', 'U', 'V20', 20, "
-            "'concurrent-hash', %s)",
-            [FAST, at(0)],
-        )
-        pushing = asyncio.create_task(push(client, FAST, "items", rows))
-        await _until_waiting(db, pushing)
-        assert not pushing.done()
-        await other.commit()
-        answer = await pushing
+    # A concurrent push's insert of SKU-2, an older version, not committed yet.
+    insert = (_NEW_ITEM, [FAST, "SKU-2", "Concurrent", at(0)])
+    answer = await _push_meanwhile(client, db, database_url, "items", rows, insert)
     assert outcomes(answer) == [
         ("SKU-1", "processed", None),
         ("SKU-2", "processed", None),
@@ -162,19 +172,8 @@ async def test_a_newer_item_inserted_meanwhile_makes_the_pushed_one_stale(
     client: TestClient[Any, Any], db: Conn, database_url: str
 ) -> None:
     rows = [item("SKU-1"), item("SKU-2")]
-    async with await psycopg.AsyncConnection.connect(database_url) as other:
-        await other.execute(
-            "INSERT INTO items (vendor_id, sku, name, slug, erp_unit_code, erp_vat_code, "
-            "unit_code, vat_code, vat_rate, content_hash, last_synced_at) "
-            "VALUES (%s, 'SKU-1', 'Newer', 'newer', 'PCE', 'TVA20', 'U', 'V20', 20, "
-            "'newer-hash', %s)",
-            [FAST, at(30)],
-        )
-        pushing = asyncio.create_task(push(client, FAST, "items", rows))
-        await _until_waiting(db, pushing)
-        assert not pushing.done()
-        await other.commit()
-        answer = await pushing
+    insert = (_NEW_ITEM, [FAST, "SKU-1", "Newer", at(30)])
+    answer = await _push_meanwhile(client, db, database_url, "items", rows, insert)
     assert outcomes(answer) == [
         ("SKU-1", "failed", "stale_data"),
         ("SKU-2", "processed", None),
@@ -196,20 +195,15 @@ async def test_a_stock_row_inserted_meanwhile_sends_the_push_to_the_upsert(
         stock("SKU-1", "W2", 3, 1),
         stock("SKU-2", "W1", 4, 0),
     ]
-    async with await psycopg.AsyncConnection.connect(database_url) as other:
-        await other.execute(
-            "INSERT INTO stock (vendor_id, item_id, warehouse_id, real_stock, virtual_stock, "
-            "reserved_quantity, content_hash, last_synced_at) "
-            "SELECT %s, i.id, w.id, 99, 99, 0, 'concurrent-hash', %s FROM items i, warehouses w "
-            "WHERE i.vendor_id = %s AND i.sku = 'SKU-1' AND w.vendor_id = i.vendor_id "
-            "AND w.erp_warehouse_id = 'W1'",
-            [FAST, at(0), FAST],
-        )
-        pushing = asyncio.create_task(push(client, FAST, "stock", rows))
-        await _until_waiting(db, pushing)
-        assert not pushing.done()
-        await other.commit()
-        answer = await pushing
+    insert = (
+        "INSERT INTO stock (vendor_id, item_id, warehouse_id, real_stock, virtual_stock, "
+        "reserved_quantity, content_hash, last_synced_at) "
+        "SELECT %s, i.id, w.id, 99, 99, 0, 'other-hash', %s FROM items i, warehouses w "
+        "WHERE i.vendor_id = %s AND i.sku = 'SKU-1' AND w.vendor_id = i.vendor_id "
+        "AND w.erp_warehouse_id = 'W1'",
+        [FAST, at(0), FAST],
+    )
+    answer = await _push_meanwhile(client, db, database_url, "stock", rows, insert)
     assert answer["processed"] == 3
     stored = await rows_of(
         db,
