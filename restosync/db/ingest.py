@@ -7,6 +7,7 @@ handful of statements whatever its size.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +31,8 @@ from restosync.models.ingest import (
     StoredVersion,
 )
 from restosync.models.pagination import PageQuery
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,7 @@ async def insert_new_rows(conn: Connection, entity: Staged, rows: Iterable[Seque
             for row in rows:
                 await loader.write_row(row)
     except UniqueViolation:
+        logger.info("ingest: a concurrent push inserted some of these %s first; upserting", entity)
         return False
     return True
 

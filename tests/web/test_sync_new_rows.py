@@ -7,6 +7,7 @@ meanwhile must send the request down the upsert path, losing nothing and failing
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import psycopg
@@ -148,8 +149,9 @@ async def _push_meanwhile(
 
 @pytest.mark.usefixtures("agents")
 async def test_an_item_inserted_meanwhile_sends_the_push_to_the_upsert(
-    client: TestClient[Any, Any], db: Conn, database_url: str
+    client: TestClient[Any, Any], db: Conn, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="restosync.db.ingest")
     rows = [item("SKU-1"), item("SKU-2", minutes=5), item("SKU-3")]
     # A concurrent push's insert of SKU-2, an older version, not committed yet.
     insert = (_NEW_ITEM, [FAST, "SKU-2", "Concurrent", at(0)])
@@ -159,6 +161,7 @@ async def test_an_item_inserted_meanwhile_sends_the_push_to_the_upsert(
         ("SKU-2", "processed", None),
         ("SKU-3", "processed", None),
     ]
+    assert "a concurrent push inserted some of these items first" in caplog.text
     stored = await rows_of(
         db, "SELECT sku, name, content_hash FROM items WHERE vendor_id = %s ORDER BY sku", FAST
     )
