@@ -1,8 +1,9 @@
 """Repository of ingest: stored versions, set-based upserts, rejections, batches.
 
 Rows travel to PostgreSQL as one JSON array per statement (`json_to_recordset`), or, for
-the large upserts, by one COPY into a temp table (`stage_rows`): a request costs the same
-handful of statements whatever its size.
+the large upserts, by one COPY into a temp table (`stage_rows`), or, when none of their
+keys is stored, by one COPY straight into the table (`insert_new_rows`): a request costs
+the same handful of statements whatever its size.
 """
 
 from __future__ import annotations
@@ -203,7 +204,9 @@ async def insert_new_rows(conn: Connection, entity: Staged, rows: Iterable[Seque
             for row in rows:
                 await loader.write_row(row)
     except UniqueViolation:
-        logger.info("ingest: a concurrent push inserted some of these %s first; upserting", entity)
+        logger.info(
+            "ingest: a concurrent push inserted some of these %s keys first; upserting", entity
+        )
         return False
     return True
 

@@ -161,7 +161,7 @@ async def test_an_item_inserted_meanwhile_sends_the_push_to_the_upsert(
         ("SKU-2", "processed", None),
         ("SKU-3", "processed", None),
     ]
-    assert "a concurrent push inserted some of these items first" in caplog.text
+    assert "a concurrent push inserted some of these items keys first" in caplog.text
     stored = await rows_of(
         db, "SELECT sku, name, content_hash FROM items WHERE vendor_id = %s ORDER BY sku", FAST
     )

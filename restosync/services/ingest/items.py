@@ -1,4 +1,5 @@
-"""Items: mapping of ERP codes, then one upsert and one tombstone statement per request."""
+"""Items: mapping of ERP codes, then one insert or upsert and one tombstone statement per
+request."""
 
 from __future__ import annotations
 
