@@ -22,7 +22,8 @@ ANALYZE before each phase. In one run:
    UPDATE` of the same rows for another vendor (same tables, one transaction each).
 3. Sustained: all `--items` items, then their stock rows (`--warehouses` per item), in
    batch pages of 5000 from `--clients` concurrent clients; then the same items again
-   (unchanged: all skipped). The same rows by plain SQL, page by page, for comparison.
+   (unchanged: all skipped); then every item changed (all updated, through the upsert).
+   The same rows by plain SQL, page by page, for comparison.
 """
 
 from __future__ import annotations
@@ -421,6 +422,19 @@ async def _sustained(
     out.add(f"unchanged resend items/s ({len(items):,}, all skipped)", f"{rate:,.0f}", "",
             f"≥ 40,000: {_verdict(ok)}")  # fmt: skip
     _cpu_per_row(out, "unchanged resend", _spent(cpu_before, cpu_after), len(items))
+    # Every item changed (as a day of ERP edits would): all go through the upsert.
+    changed = [catalog.change_item(row["sku"], name=f"{row['name']} (new)") for row in items]
+    cpu_before = cpu()
+    seconds, counts = await _post_all(
+        session, base, agent, "/api/sync/items/batch",
+        _bodies(agent, "items", changed, BATCH_LIMITS), clients,
+    )  # fmt: skip
+    cpu_after = cpu()
+    assert counts["processed"] == len(changed), counts
+    floor = await _floor(url, floor_vendor, "items", _pages(changed))
+    out.add(f"changed resend items/s ({len(changed):,}, all updated)",
+            f"{len(changed) / seconds:,.0f}", f"{len(changed) / floor:,.0f}")  # fmt: skip
+    _cpu_per_row(out, "changed resend", _spent(cpu_before, cpu_after), len(changed))
 
 
 def _spent(before: float | None, after: float | None) -> float | None:
