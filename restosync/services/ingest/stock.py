@@ -44,7 +44,7 @@ async def apply_stock(
     if new and await ingest_db.insert_new_rows(
         ctx.conn, "stock", [(ctx.vendor_id, *record) for record in records]
     ):
-        written = [(item_id, warehouse_id) for item_id, warehouse_id, *_ in records]
+        written = [record[:2] for record in records]  # (item_id, warehouse_id)
     elif records:
         await ingest_db.stage_rows(ctx.conn, "stock", records)
         written = await ingest_db.write_staged(ctx.conn, "upsert_stock", ctx.vendor_id)
