@@ -492,13 +492,14 @@ async def _run(url: str, args: argparse.Namespace) -> Results:
     started = time.perf_counter()
     catalog = Catalog.generate(args.items, args.warehouses)
     items = catalog.rows("items")
-    # The incremental requests' items: a catalog of their own (same generator, other SKUs'
-    # values), so --requests is not bounded by --items.
+    # The incremental requests' items: a catalog of their own (the same generator, another
+    # seed), so that --requests is not bounded by --items.
     incremental = Catalog.generate(args.requests * 500, 0, seed=2).rows("items")
     mean = statistics.fmean(len(orjson.dumps(row)) for row in items[:1000])
     print(
         f"catalog: {len(items):,} items (~{mean:.0f} bytes each on the wire), "
-        f"{len(catalog.stock):,} stock rows, generated in {time.perf_counter() - started:.1f} s"
+        f"{len(catalog.stock):,} stock rows, and {len(incremental):,} items for the "
+        f"incremental requests, generated in {time.perf_counter() - started:.1f} s"
     )
     # The clients' own rows (millions of objects) out of their collections: a full one
     # took ~100 ms, inside whichever request it fell in.
