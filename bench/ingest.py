@@ -397,44 +397,50 @@ async def _sustained(
         ("stock", stock, "stock_per_s", "stock rows/s"),
     )
     for entity, rows, target, key in runs:
-        path = f"/api/sync/{entity}/batch"
-        cpu_before = cpu()
-        seconds, counts = await _post_all(
-            session, base, agent, path, _bodies(agent, entity, rows, BATCH_LIMITS), clients
-        )
-        cpu_after = cpu()
+        seconds, counts, spent = await _push_batches(session, base, agent, entity, rows,
+                                                     clients, cpu)  # fmt: skip
         assert counts["processed"] == len(rows), counts
         floor = await _floor(url, floor_vendor, entity, _pages(rows))
         rate, floor_rate = len(rows) / seconds, len(rows) / floor
         ok = rate >= TARGETS[target]
         out.add(f"{key} sustained ({len(rows):,} new, {clients} clients)", f"{rate:,.0f}",
                 f"{floor_rate:,.0f}", f"≥ {TARGETS[target]:,.0f}: {_verdict(ok)}")  # fmt: skip
-        _cpu_per_row(out, f"sustained {entity}", _spent(cpu_before, cpu_after), len(rows))
-    cpu_before = cpu()
-    seconds, counts = await _post_all(
-        session, base, agent, "/api/sync/items/batch",
-        _bodies(agent, "items", items, BATCH_LIMITS), clients,
-    )  # fmt: skip
-    cpu_after = cpu()
+        _cpu_per_row(out, f"sustained {entity}", spent, len(rows))
+    seconds, counts, spent = await _push_batches(session, base, agent, "items", items, clients, cpu)
     assert counts["skipped"] == len(items), counts
     rate = len(items) / seconds
     ok = rate >= TARGETS["unchanged_per_s"]
     out.add(f"unchanged resend items/s ({len(items):,}, all skipped)", f"{rate:,.0f}", "",
             f"≥ 40,000: {_verdict(ok)}")  # fmt: skip
-    _cpu_per_row(out, "unchanged resend", _spent(cpu_before, cpu_after), len(items))
+    _cpu_per_row(out, "unchanged resend", spent, len(items))
     # Every item changed (as a day of ERP edits would): all go through the upsert.
     changed = [catalog.change_item(row["sku"], name=f"{row['name']} (new)") for row in items]
-    cpu_before = cpu()
-    seconds, counts = await _post_all(
-        session, base, agent, "/api/sync/items/batch",
-        _bodies(agent, "items", changed, BATCH_LIMITS), clients,
-    )  # fmt: skip
-    cpu_after = cpu()
+    seconds, counts, spent = await _push_batches(session, base, agent, "items", changed,
+                                                 clients, cpu)  # fmt: skip
     assert counts["processed"] == len(changed), counts
     floor = await _floor(url, floor_vendor, "items", _pages(changed))
     out.add(f"changed resend items/s ({len(changed):,}, all updated)",
             f"{len(changed) / seconds:,.0f}", f"{len(changed) / floor:,.0f}")  # fmt: skip
-    _cpu_per_row(out, "changed resend", _spent(cpu_before, cpu_after), len(changed))
+    _cpu_per_row(out, "changed resend", spent, len(changed))
+
+
+async def _push_batches(
+    session: aiohttp.ClientSession,
+    base: str,
+    agent: Agent,
+    entity: CatalogEntity,
+    rows: list[Row],
+    clients: int,
+    cpu: Cpu,
+) -> tuple[float, dict[str, int], float | None]:
+    """Rows pushed in batch pages from `clients` clients: seconds, row counts, and the
+    server's CPU seconds meanwhile (bodies built before the clock starts)."""
+    bodies = _bodies(agent, entity, rows, BATCH_LIMITS)
+    cpu_before = cpu()
+    seconds, counts = await _post_all(
+        session, base, agent, f"/api/sync/{entity}/batch", bodies, clients
+    )
+    return seconds, counts, _spent(cpu_before, cpu())
 
 
 def _spent(before: float | None, after: float | None) -> float | None:
